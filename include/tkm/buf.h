@@ -33,22 +33,21 @@ tkm_rd_of(const void *p, size_t len)
 /* Copy n raw bytes to out (out may be NULL to skip). */
 int tkm_rd_bytes(struct tkm_rd *rd, void *out, size_t n) TKM_MUST_CHECK;
 /* Point *out at the next n bytes without copying. */
-int tkm_rd_view(struct tkm_rd *rd, const uint8_t **out, size_t n)
-    TKM_MUST_CHECK;
+int tkm_rd_view(
+    struct tkm_rd *rd, const uint8_t **out, size_t n) TKM_MUST_CHECK;
 /* Decode 2n hex characters (either case) into n bytes. */
 int tkm_rd_hex(struct tkm_rd *rd, uint8_t *out, size_t n) TKM_MUST_CHECK;
 /* Read exactly width decimal digits (width 1..9). */
-int tkm_rd_num(struct tkm_rd *rd, size_t width, unsigned *out)
-    TKM_MUST_CHECK;
+int tkm_rd_num(struct tkm_rd *rd, size_t width, unsigned *out) TKM_MUST_CHECK;
 /* Read exactly width hex digits as a number (width 1..8). */
-int tkm_rd_hexnum(struct tkm_rd *rd, size_t width, uint32_t *out)
-    TKM_MUST_CHECK;
+int tkm_rd_hexnum(
+    struct tkm_rd *rd, size_t width, uint32_t *out) TKM_MUST_CHECK;
 /* If the next byte is c, consume it and return 1; else return 0. */
 int tkm_rd_accept(struct tkm_rd *rd, uint8_t c);
 /* Point *out at the bytes before the next c and consume them and c.
  * TKM_ERR_TRUNC when c does not occur. */
-int tkm_rd_until(struct tkm_rd *rd, uint8_t c, struct tkm_rd *out)
-    TKM_MUST_CHECK;
+int tkm_rd_until(
+    struct tkm_rd *rd, uint8_t c, struct tkm_rd *out) TKM_MUST_CHECK;
 /* TKM_OK if nothing is left, TKM_ERR_TRAILING otherwise. */
 int tkm_rd_end(const struct tkm_rd *rd) TKM_MUST_CHECK;
 

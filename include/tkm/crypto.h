@@ -26,7 +26,7 @@ enum tkm_dir { TKM_DECRYPT = 0, TKM_ENCRYPT = 1 };
 
 #define TKM_MAX_KEY   24 /* longest symmetric key */
 #define TKM_MAX_BLOCK 16 /* longest block */
-#define TKM_KCV_LEN   8	 /* KCV bytes on the wire (16 H) */
+#define TKM_KCV_LEN   8  /* KCV bytes on the wire (16 H) */
 
 /* Block size of alg (8 or 16), 0 for an unknown alg. */
 size_t tkm_block_len(int alg);
@@ -36,8 +36,8 @@ int tkm_key_len_ok(int alg, size_t klen) TKM_MUST_CHECK;
 /* Encrypt or decrypt len bytes. iv is used for TKM_CBC only (block bytes,
  * NULL means zero IV) and is not updated. */
 int tkm_cipher(int alg, int mode, int dir, const uint8_t *key, size_t klen,
-    const uint8_t *iv, const uint8_t *in, size_t len, uint8_t *out)
-    TKM_MUST_CHECK;
+    const uint8_t *iv, const uint8_t *in, size_t len,
+    uint8_t *out) TKM_MUST_CHECK;
 
 /* Shorthands for one block in ECB. */
 int tkm_encrypt_block(int alg, const uint8_t *key, size_t klen,
@@ -56,11 +56,10 @@ enum tkm_hash {
 /* Digest length of hash (16, 20 or 32), 0 if unknown. */
 size_t tkm_hash_len(int hash);
 /* out MUST hold tkm_hash_len(hash) bytes. */
-int tkm_hash(int hash, const void *in, size_t len, uint8_t *out)
-    TKM_MUST_CHECK;
+int tkm_hash(int hash, const void *in, size_t len, uint8_t *out) TKM_MUST_CHECK;
 /* Digest of the concatenation of n parts (avoids copying Z_A || M). */
-int tkm_hashv(int hash, const void *const *parts, const size_t *lens,
-    size_t n, uint8_t *out) TKM_MUST_CHECK;
+int tkm_hashv(int hash, const void *const *parts, const size_t *lens, size_t n,
+    uint8_t *out) TKM_MUST_CHECK;
 /* HMAC (RFC 2104) with any of the digests, e.g. HMAC-SM3. */
 int tkm_hmac(int hash, const uint8_t *key, size_t klen, const void *in,
     size_t len, uint8_t *out) TKM_MUST_CHECK;

@@ -17,8 +17,8 @@
 
 #include "err.h"
 
-#define TKM_FACTOR_LEN	8
-#define TKM_MAX_LEVELS	5
+#define TKM_FACTOR_LEN  8
+#define TKM_MAX_LEVELS  5
 #define TKM_DERIVED_LEN 16
 
 /*
@@ -26,21 +26,20 @@
  * n = 0 copies MK. mk MUST be 16 bytes (DES double length or SM4); a
  * 24-byte DES MK is accepted and its derived key is 16 bytes.
  */
-int tkm_derive(int alg, const uint8_t *mk, size_t mklen,
-    const uint8_t *factors, size_t n, uint8_t out[TKM_DERIVED_LEN])
-    TKM_MUST_CHECK;
+int tkm_derive(int alg, const uint8_t *mk, size_t mklen, const uint8_t *factors,
+    size_t n, uint8_t out[TKM_DERIVED_LEN]) TKM_MUST_CHECK;
 
 /*
  * City factor, CJ/T 333 §3.14: the 4-digit city code followed by
  * FF0000000000 (Guangzhou "5810" -> 5810FF0000000000). city MUST be 4
  * decimal digits.
  */
-int tkm_city_factor(const char *city, uint8_t out[TKM_FACTOR_LEN])
-    TKM_MUST_CHECK;
+int tkm_city_factor(
+    const char *city, uint8_t out[TKM_FACTOR_LEN]) TKM_MUST_CHECK;
 
 /* Card factor: the rightmost 8 bytes of the application serial number
  * (asn of 8..10 bytes). */
-int tkm_card_factor(const uint8_t *asn, size_t len,
-    uint8_t out[TKM_FACTOR_LEN]) TKM_MUST_CHECK;
+int tkm_card_factor(
+    const uint8_t *asn, size_t len, uint8_t out[TKM_FACTOR_LEN]) TKM_MUST_CHECK;
 
 #endif

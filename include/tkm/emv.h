@@ -38,8 +38,8 @@ int tkm_emv_csk(const uint8_t mk[16], const uint8_t r[8], int parity,
     uint8_t out[16]) TKM_MUST_CHECK;
 
 /* PBOC 2.0 session key: 3DES(MK, 00*6 || ATC) || 3DES(MK, 00*6 || ~ATC). */
-int tkm_pboc_sk(const uint8_t mk[16], const uint8_t atc[2], uint8_t out[16])
-    TKM_MUST_CHECK;
+int tkm_pboc_sk(
+    const uint8_t mk[16], const uint8_t atc[2], uint8_t out[16]) TKM_MUST_CHECK;
 
 /*
  * EMV2000 tree session key (EMV 4.0 A1.3): height h (1..16), branch
@@ -68,7 +68,7 @@ int tkm_emv_arpc2(const uint8_t sk[16], const uint8_t arqc[8],
 #define TKM_SCP02_DEK  0x0181
 #define TKM_SCP02_ENC  0x0182
 /* 3DES-CBC, IV 0, over const || seq || 00*12. */
-int tkm_scp02_sk(const uint8_t key[16], unsigned constant,
-    const uint8_t seq[2], uint8_t out[16]) TKM_MUST_CHECK;
+int tkm_scp02_sk(const uint8_t key[16], unsigned constant, const uint8_t seq[2],
+    uint8_t out[16]) TKM_MUST_CHECK;
 
 #endif

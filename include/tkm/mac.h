@@ -28,11 +28,11 @@ enum tkm_mac_alg { TKM_MAC_ALG1 = 1, TKM_MAC_ALG3 = 3, TKM_MAC_PBOC = 9 };
  * 1 -> TKM_PAD_80_IF_NEEDED.
  */
 enum tkm_pad {
-	TKM_PAD_NONE = 0,	 /* data MUST be whole blocks */
-	TKM_PAD_ZERO = 1,	 /* ISO 9797-1 method 1: 00s to a whole block,
+	TKM_PAD_NONE = 0,        /* data MUST be whole blocks */
+	TKM_PAD_ZERO = 1,        /* ISO 9797-1 method 1: 00s to a whole block,
 				    none if already whole; empty data -> one
 				    zero block */
-	TKM_PAD_80 = 2,		 /* ISO 9797-1 method 2: always 80 00..  */
+	TKM_PAD_80 = 2,          /* ISO 9797-1 method 2: always 80 00..  */
 	TKM_PAD_80_IF_NEEDED = 3 /* 80 00.. only when not whole blocks */
 };
 

@@ -16,7 +16,7 @@
 
 #define TKM_RSA_MIN_BITS 1024
 #define TKM_RSA_MAX_BITS 4096
-#define TKM_RSA_MAX_LEN	 (TKM_RSA_MAX_BITS / 8)
+#define TKM_RSA_MAX_LEN  (TKM_RSA_MAX_BITS / 8)
 
 enum tkm_rsa_pad { TKM_RSA_RAW = 0, TKM_RSA_PKCS1 = 1 };
 
@@ -37,17 +37,25 @@ int tkm_rsa_has_priv(const struct tkm_rsa *k);
 int tkm_rsa_to_der(const struct tkm_rsa *k, int is_private, uint8_t *der,
     size_t cap, size_t *len) TKM_MUST_CHECK;
 
-enum tkm_rsa_part { TKM_RSA_N, TKM_RSA_E, TKM_RSA_D, TKM_RSA_P, TKM_RSA_Q,
-	TKM_RSA_DP, TKM_RSA_DQ, TKM_RSA_QINV };
+enum tkm_rsa_part {
+	TKM_RSA_N,
+	TKM_RSA_E,
+	TKM_RSA_D,
+	TKM_RSA_P,
+	TKM_RSA_Q,
+	TKM_RSA_DP,
+	TKM_RSA_DQ,
+	TKM_RSA_QINV
+};
 int tkm_rsa_component(const struct tkm_rsa *k, int part, uint8_t *out,
     size_t cap, size_t *len) TKM_MUST_CHECK;
 
 /* Public-key encrypt / private-key decrypt. RAW: len MUST equal the modulus
  * length and the value be below N. out MUST hold the modulus length. */
-int tkm_rsa_encrypt(struct tkm_rsa *k, int pad, const uint8_t *in,
-    size_t len, uint8_t *out, size_t *outlen) TKM_MUST_CHECK;
-int tkm_rsa_decrypt(struct tkm_rsa *k, int pad, const uint8_t *in,
-    size_t len, uint8_t *out, size_t *outlen) TKM_MUST_CHECK;
+int tkm_rsa_encrypt(struct tkm_rsa *k, int pad, const uint8_t *in, size_t len,
+    uint8_t *out, size_t *outlen) TKM_MUST_CHECK;
+int tkm_rsa_decrypt(struct tkm_rsa *k, int pad, const uint8_t *in, size_t len,
+    uint8_t *out, size_t *outlen) TKM_MUST_CHECK;
 
 /* PKCS#1 v1.5 signature of msg hashed with hash (crypto.h ids). */
 int tkm_rsa_sign(struct tkm_rsa *k, int hash, const void *msg, size_t len,

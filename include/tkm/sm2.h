@@ -23,10 +23,10 @@
 
 #include "err.h"
 
-#define TKM_SM2_PUB_LEN	 64
-#define TKM_SM2_PRIV_LEN 32
-#define TKM_SM2_SIG_LEN	 64
-#define TKM_SM2_ZA_LEN	 32
+#define TKM_SM2_PUB_LEN      64
+#define TKM_SM2_PRIV_LEN     32
+#define TKM_SM2_SIG_LEN      64
+#define TKM_SM2_ZA_LEN       32
 #define TKM_SM2_ENC_OVERHEAD 97
 /* The default user ID of GM/T 0009. */
 #define TKM_SM2_DEFAULT_ID     "1234567812345678"
@@ -36,11 +36,9 @@ struct tkm_sm2;
 
 int tkm_sm2_generate(struct tkm_sm2 **out) TKM_MUST_CHECK;
 /* From d (the public key is computed). TKM_ERR_ASYM_KEY if d is 0 or >= n-1. */
-int tkm_sm2_from_priv(const uint8_t d[32], struct tkm_sm2 **out)
-    TKM_MUST_CHECK;
+int tkm_sm2_from_priv(const uint8_t d[32], struct tkm_sm2 **out) TKM_MUST_CHECK;
 /* From X || Y; TKM_ERR_ASYM_KEY if the point is not on the curve. */
-int tkm_sm2_from_pub(const uint8_t xy[64], struct tkm_sm2 **out)
-    TKM_MUST_CHECK;
+int tkm_sm2_from_pub(const uint8_t xy[64], struct tkm_sm2 **out) TKM_MUST_CHECK;
 /* Wipes the private key; NULL is a no-op. */
 void tkm_sm2_free(struct tkm_sm2 *k);
 
@@ -55,8 +53,8 @@ int tkm_sm2_za(struct tkm_sm2 *k, const uint8_t *id, size_t idlen,
     uint8_t za[32]) TKM_MUST_CHECK;
 
 /* Sign / verify the digest e = SM3(Z_A || M) directly. */
-int tkm_sm2_sign_digest(struct tkm_sm2 *k, const uint8_t e[32],
-    uint8_t sig[64]) TKM_MUST_CHECK;
+int tkm_sm2_sign_digest(
+    struct tkm_sm2 *k, const uint8_t e[32], uint8_t sig[64]) TKM_MUST_CHECK;
 /* TKM_OK if valid, TKM_ERR_VERIFY if not. */
 int tkm_sm2_verify_digest(struct tkm_sm2 *k, const uint8_t e[32],
     const uint8_t sig[64]) TKM_MUST_CHECK;
@@ -77,7 +75,7 @@ int tkm_sm2_decrypt(struct tkm_sm2 *k, const uint8_t *in, size_t len,
 /* Signature DER (SEQUENCE of two INTEGERs) <-> r || s. */
 int tkm_sm2_sig_to_der(const uint8_t sig[64], uint8_t *der, size_t cap,
     size_t *derlen) TKM_MUST_CHECK;
-int tkm_sm2_sig_from_der(const uint8_t *der, size_t len, uint8_t sig[64])
-    TKM_MUST_CHECK;
+int tkm_sm2_sig_from_der(
+    const uint8_t *der, size_t len, uint8_t sig[64]) TKM_MUST_CHECK;
 
 #endif

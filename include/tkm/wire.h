@@ -24,7 +24,7 @@
 #define TKM_WIRE_MAX_HDR     32
 #define TKM_WIRE_MAX_TRAILER 32
 #define TKM_WIRE_DEFAULT_MAX 32768
-#define TKM_WIRE_LIMIT	     65535 /* what a 2-byte LEN can say */
+#define TKM_WIRE_LIMIT       65535 /* what a 2-byte LEN can say */
 #define TKM_WIRE_TRAILER_SEP 0x19
 
 /*
@@ -44,8 +44,8 @@ struct tkm_framer {
 };
 
 /* max in 1..TKM_WIRE_LIMIT, hdrlen <= TKM_WIRE_MAX_HDR. */
-int tkm_framer_init(struct tkm_framer *f, size_t max, size_t hdrlen)
-    TKM_MUST_CHECK;
+int tkm_framer_init(
+    struct tkm_framer *f, size_t max, size_t hdrlen) TKM_MUST_CHECK;
 void tkm_framer_cleanup(struct tkm_framer *f);
 
 /*
@@ -64,7 +64,7 @@ int tkm_framer_feed(struct tkm_framer *f, const uint8_t *p, size_t n,
 struct tkm_req {
 	const uint8_t *hdr;
 	size_t hdrlen;
-	char cmd[3]; /* NUL-terminated */
+	char cmd[3];        /* NUL-terminated */
 	struct tkm_rd body; /* fields, trailer removed */
 	const uint8_t *trl; /* trailer without 0x19, NULL if none */
 	size_t trllen;
@@ -106,12 +106,11 @@ enum tkm_kref_kind { TKM_KREF_INDEX = 1, TKM_KREF_LMK = 2 };
 struct tkm_keyref {
 	int kind;
 	unsigned index; /* TKM_KREF_INDEX */
-	char scheme;	/* TKM_KREF_LMK: 'Z', 'X', 'Y' or 'S' */
+	char scheme;    /* TKM_KREF_LMK: 'Z', 'X', 'Y' or 'S' */
 	uint8_t blob[24];
 	size_t bloblen;
 };
-int tkm_keyref_parse(struct tkm_rd *rd, struct tkm_keyref *out)
-    TKM_MUST_CHECK;
+int tkm_keyref_parse(struct tkm_rd *rd, struct tkm_keyref *out) TKM_MUST_CHECK;
 
 /*
  * Asymmetric key reference: 2N index 01..20, or 99 followed by a 4N length
@@ -119,13 +118,13 @@ int tkm_keyref_parse(struct tkm_rd *rd, struct tkm_keyref *out)
  * command says so). blob points into the reader's input.
  */
 #define TKM_ASYM_MAX_INDEX 20
-#define TKM_ASYM_IN_MSG	   99
+#define TKM_ASYM_IN_MSG    99
 struct tkm_asymref {
 	unsigned index;
 	const uint8_t *blob;
 	size_t bloblen;
 };
-int tkm_asymref_parse(struct tkm_rd *rd, struct tkm_asymref *out)
-    TKM_MUST_CHECK;
+int tkm_asymref_parse(
+    struct tkm_rd *rd, struct tkm_asymref *out) TKM_MUST_CHECK;
 
 #endif

@@ -1,5 +1,42 @@
-int
-main(void)
+/*
+ * tkms - the command line of tkms. One row per subcommand; each family of
+ * subcommands lives in its own file (cmd_<family>.c).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const struct cli_cmd commands[] = {
+    {"selfcheck", cmd_selfcheck,
+	"run libtkm's known-answer tests and print a summary"},
+    {"version", cmd_version, "print the version"},
+};
+
+static void
+usage(FILE *f)
 {
-	return 0;
+	size_t i;
+
+	fprintf(f, "usage: tkms COMMAND [ARGS]\n\ncommands:\n");
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+}
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	if (argc < 2 || strcmp(argv[1], "help") == 0 ||
+	    strcmp(argv[1], "--help") == 0) {
+		usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "tkms: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
 }

@@ -53,7 +53,7 @@ tkm_rd_hex(struct tkm_rd *rd, uint8_t *out, size_t n)
 	}
 	for (i = 0; i < n; i++)
 		out[i] = (uint8_t)(hexval(rd->p[2 * i]) << 4 |
-		    hexval(rd->p[2 * i + 1]));
+				   hexval(rd->p[2 * i + 1]));
 	rd->p += 2 * n;
 	rd->len -= 2 * n;
 	return TKM_OK;
@@ -231,8 +231,8 @@ tkm_wr_hexnum(struct tkm_wr *w, unsigned long v, size_t width)
 }
 
 int
-tkm_hex_decode(const char *hex, size_t hexlen, uint8_t *out, size_t cap,
-    size_t *outlen)
+tkm_hex_decode(
+    const char *hex, size_t hexlen, uint8_t *out, size_t cap, size_t *outlen)
 {
 	struct tkm_rd rd = tkm_rd_of(hex, hexlen);
 	int rc;
