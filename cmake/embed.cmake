@@ -1,7 +1,8 @@
 # Concatenate the files in IN into a C string array in OUT:
 #   const char tkm_kat_text[]; const unsigned long tkm_kat_text_len;
+string(REPLACE "|" ";" files "${IN}")
 set(hex "")
-foreach(f ${IN})
+foreach(f ${files})
   file(READ ${f} part HEX)
   string(APPEND hex ${part})
 endforeach()

@@ -43,7 +43,9 @@ int tkm_pboc_sk(
 
 /*
  * EMV2000 tree session key (EMV 4.0 A1.3): height h (1..16), branch
- * factor b (2..16), iv 16 bytes (IV-AC), atc 2 bytes.
+ * factor b (2..16) with b^h > FFFF so that every ATC has its own key
+ * (TKM_ERR_INPUT otherwise), iv 16 bytes (IV-AC), atc 2 bytes. The result
+ * is parity adjusted, as pyemv's published examples are.
  */
 int tkm_emv2000_sk(const uint8_t mk[16], const uint8_t iv[16], unsigned b,
     unsigned h, const uint8_t atc[2], uint8_t out[16]) TKM_MUST_CHECK;

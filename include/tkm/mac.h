@@ -33,7 +33,8 @@ enum tkm_pad {
 				    none if already whole; empty data -> one
 				    zero block */
 	TKM_PAD_80 = 2,          /* ISO 9797-1 method 2: always 80 00..  */
-	TKM_PAD_80_IF_NEEDED = 3 /* 80 00.. only when not whole blocks */
+	TKM_PAD_80_IF_NEEDED = 3 /* 80 00.. only when not whole blocks;
+				    empty data -> 80 00.. */
 };
 
 /*

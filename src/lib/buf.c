@@ -22,7 +22,9 @@ tkm_rd_bytes(struct tkm_rd *rd, void *out, size_t n)
 {
 	if (n > rd->len)
 		return TKM_ERR_TRUNC;
-	if (out != NULL && n > 0)
+	if (n == 0) /* no arithmetic on the NULL of an empty reader */
+		return TKM_OK;
+	if (out != NULL)
 		memcpy(out, rd->p, n);
 	rd->p += n;
 	rd->len -= n;
@@ -35,6 +37,8 @@ tkm_rd_view(struct tkm_rd *rd, const uint8_t **out, size_t n)
 	if (n > rd->len)
 		return TKM_ERR_TRUNC;
 	*out = rd->p;
+	if (n == 0)
+		return TKM_OK;
 	rd->p += n;
 	rd->len -= n;
 	return TKM_OK;
@@ -51,6 +55,8 @@ tkm_rd_hex(struct tkm_rd *rd, uint8_t *out, size_t n)
 		if (hexval(rd->p[i]) < 0)
 			return TKM_ERR_HEX;
 	}
+	if (n == 0)
+		return TKM_OK;
 	for (i = 0; i < n; i++)
 		out[i] = (uint8_t)(hexval(rd->p[2 * i]) << 4 |
 				   hexval(rd->p[2 * i + 1]));
@@ -155,6 +161,8 @@ wr_reserve(struct tkm_wr *w, size_t n)
 		w->err = TKM_ERR_SPACE;
 		return NULL;
 	}
+	if (n == 0)
+		return w->p; /* no arithmetic on the NULL of an empty writer */
 	q = w->p + w->len;
 	w->len += n;
 	return q;
@@ -200,22 +208,24 @@ tkm_wr_hex(struct tkm_wr *w, const void *p, size_t n)
 static void
 wr_digits(struct tkm_wr *w, unsigned long v, size_t width, unsigned base)
 {
-	uint8_t *q;
+	uint8_t d[16];
 	size_t i;
 
-	if (w->err == TKM_OK && width > 16)
-		w->err = TKM_ERR_INPUT;
-	q = wr_reserve(w, width);
-	if (q == NULL)
+	if (w->err != TKM_OK)
 		return;
+	if (width > sizeof(d)) {
+		w->err = TKM_ERR_INPUT;
+		return;
+	}
 	for (i = width; i > 0; i--) {
-		q[i - 1] = (uint8_t)hexdig[v % base];
+		d[i - 1] = (uint8_t)hexdig[v % base];
 		v /= base;
 	}
-	if (v != 0) { /* does not fit: undo and fail */
-		w->len -= width;
+	if (v != 0) { /* does not fit in width digits */
 		w->err = TKM_ERR_INPUT;
+		return;
 	}
+	tkm_wr_bytes(w, d, width);
 }
 
 void

@@ -173,6 +173,26 @@ parse_field(const struct kat_row *row, struct kat_vec *v, const char *tok,
 	return NULL;
 }
 
+static int
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Next whitespace-separated token of [*p, end): its length, *p at it. The
+ * text is not NUL-terminated, so nothing here may run past end. */
+static size_t
+next_token(const char **p, const char *end)
+{
+	const char *q;
+
+	while (*p < end && is_blank(**p))
+		(*p)++;
+	for (q = *p; q < end && !is_blank(*q); q++)
+		;
+	return (size_t)(q - *p);
+}
+
 /* Run one line (without its newline); returns 1 if it held no vector. */
 static int
 run_line(
@@ -184,12 +204,9 @@ run_line(
 
 	end = memchr(line, '#', len);
 	end = end != NULL ? end : line + len;
-	while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
-		p++;
-	if (p == end)
+	n = next_token(&p, end);
+	if (n == 0)
 		return 1;
-	n = strcspn(p, " \t\r#");
-	n = n < (size_t)(end - p) ? n : (size_t)(end - p);
 	snprintf(name, namecap, "%.*s", (int)n, p);
 	v->nf = 0;
 	v->why = NULL;
@@ -198,15 +215,8 @@ run_line(
 		v->why = "unknown vector name";
 		return 0;
 	}
-	for (p += n; p < end && why == NULL;) {
-		while (p < end && (*p == ' ' || *p == '\t' || *p == '\r'))
-			p++;
-		n = strcspn(p, " \t\r#");
-		n = n < (size_t)(end - p) ? n : (size_t)(end - p);
-		if (n > 0)
-			why = parse_field(row, v, p, n);
-		p += n;
-	}
+	for (p += n; why == NULL && (n = next_token(&p, end)) > 0; p += n)
+		why = parse_field(row, v, p, n);
 	if (why == NULL && missing_field(row, v) != NULL)
 		why = "a required field is missing";
 	if (why != NULL)
