@@ -10,7 +10,7 @@ cmake --build --preset release -j "$(nproc)" --target tkm-bench >/dev/null
 # openssl speed prints thousands of bytes per second; with 16-byte buffers,
 # blocks/s = k * 1000 / 8.
 ossl=$(openssl speed -seconds "$secs" -bytes 16 des-ede3 2>/dev/null |
-	awk '/^des ede3/ { v = $3; sub(/k$/, "", v); print v * 1000 / 8 }')
+	awk '/^des[- ]ede3/ { v = $NF; sub(/k$/, "", v); print v * 1000 / 8 }')
 eval "$(build/release/tkm-bench "$secs" | awk '{ gsub(/\./, "_", $1); print $1 "=" $2 }')"
 
 printf '%-34s %14s %10s\n' "operation" "ops/s" "vs openssl"
