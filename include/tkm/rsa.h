@@ -57,7 +57,11 @@ int tkm_rsa_encrypt(struct tkm_rsa *k, int pad, const uint8_t *in, size_t len,
 int tkm_rsa_decrypt(struct tkm_rsa *k, int pad, const uint8_t *in, size_t len,
     uint8_t *out, size_t *outlen) TKM_MUST_CHECK;
 
-/* PKCS#1 v1.5 signature of msg hashed with hash (crypto.h ids). */
+/* PKCS#1 v1.5 signature of msg hashed with hash (crypto.h ids: SHA-1,
+ * SHA-256, MD5; SM3 has no DigestInfo and gives TKM_ERR_MODE). sig MUST
+ * hold the modulus length. A PKCS#1 decryption failure is TKM_ERR_VERIFY:
+ * a server MUST NOT tell it apart from other errors to a client
+ * (Bleichenbacher). */
 int tkm_rsa_sign(struct tkm_rsa *k, int hash, const void *msg, size_t len,
     uint8_t *sig, size_t *siglen) TKM_MUST_CHECK;
 int tkm_rsa_verify(struct tkm_rsa *k, int hash, const void *msg, size_t len,

@@ -65,7 +65,10 @@ int tkm_sm2_sign(struct tkm_sm2 *k, const uint8_t *id, size_t idlen,
 int tkm_sm2_verify(struct tkm_sm2 *k, const uint8_t *id, size_t idlen,
     const void *msg, size_t len, const uint8_t sig[64]) TKM_MUST_CHECK;
 
-/* C1C3C2 raw ciphertext; out MUST hold len + TKM_SM2_ENC_OVERHEAD. */
+/* C1C3C2 raw ciphertext; out MUST hold len + TKM_SM2_ENC_OVERHEAD. An empty
+ * message is refused (TKM_ERR_DATA_LEN): its key stream is empty, which
+ * GB/T 32918.4 §6.1 A5 treats as all zero, so the standard has no
+ * ciphertext for it. */
 int tkm_sm2_encrypt(struct tkm_sm2 *k, const void *msg, size_t len,
     uint8_t *out, size_t *outlen) TKM_MUST_CHECK;
 /* out MUST hold len - TKM_SM2_ENC_OVERHEAD; TKM_ERR_VERIFY if C3 fails. */
