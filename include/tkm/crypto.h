@@ -6,7 +6,9 @@
  * Algorithms: TKM_DES takes 8-byte (single DES, run as 3DES K|K|K),
  * 16-byte (2-key 3DES) and 24-byte (3-key 3DES) keys, 8-byte blocks.
  * TKM_SM4 takes 16-byte keys, 16-byte blocks. Data lengths MUST be whole
- * blocks (TKM_ERR_DATA_LEN otherwise); in and out may be the same buffer.
+ * blocks (TKM_ERR_DATA_LEN otherwise) except in TKM_CTR, which is SM4 only
+ * (the key store's record cipher) and takes any length; in and out may be
+ * the same buffer.
  *
  * Thread safety: all functions may be called from any thread; cipher and
  * digest implementations are fetched once per process, contexts are per
@@ -21,7 +23,7 @@
 #include "err.h"
 
 enum tkm_alg { TKM_DES = 1, TKM_SM4 = 2 };
-enum tkm_mode { TKM_ECB = 0, TKM_CBC = 1 };
+enum tkm_mode { TKM_ECB = 0, TKM_CBC = 1, TKM_CTR = 2 };
 enum tkm_dir { TKM_DECRYPT = 0, TKM_ENCRYPT = 1 };
 
 #define TKM_MAX_KEY   24 /* longest symmetric key */
@@ -33,8 +35,9 @@ size_t tkm_block_len(int alg);
 /* TKM_OK if klen is a valid key length for alg, TKM_ERR_KEY_LEN if not. */
 int tkm_key_len_ok(int alg, size_t klen) TKM_MUST_CHECK;
 
-/* Encrypt or decrypt len bytes. iv is used for TKM_CBC only (block bytes,
- * NULL means zero IV) and is not updated. */
+/* Encrypt or decrypt len bytes. iv is used for TKM_CBC and TKM_CTR (block
+ * bytes, NULL means zero; in CTR the whole block is the initial counter)
+ * and is not updated. */
 int tkm_cipher(int alg, int mode, int dir, const uint8_t *key, size_t klen,
     const uint8_t *iv, const uint8_t *in, size_t len,
     uint8_t *out) TKM_MUST_CHECK;
@@ -63,6 +66,15 @@ int tkm_hashv(int hash, const void *const *parts, const size_t *lens, size_t n,
 /* HMAC (RFC 2104) with any of the digests, e.g. HMAC-SM3. */
 int tkm_hmac(int hash, const uint8_t *key, size_t klen, const void *in,
     size_t len, uint8_t *out) TKM_MUST_CHECK;
+
+/*
+ * Key derivation, NIST SP 800-108 counter mode with HMAC (OpenSSL KBKDF):
+ * out = HMAC(key, [i]32 || label || 00 || context || [L]32) for i = 1..,
+ * truncated to outlen (1..64) bytes.
+ */
+int tkm_kdf(int hash, const uint8_t *key, size_t klen, const void *label,
+    size_t labellen, const void *context, size_t ctxlen, uint8_t *out,
+    size_t outlen) TKM_MUST_CHECK;
 
 /* Cryptographically strong random bytes (RAND_priv_bytes). */
 int tkm_random(void *out, size_t len) TKM_MUST_CHECK;

@@ -19,7 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
 
@@ -46,22 +48,22 @@ static const struct hash_def {
 /* OpenSSL names, indexed [alg - 1][mode]. Single and double-length DES keys
  * are expanded to three-key form (DESIGN §3.2: the legacy provider with
  * plain DES is not loaded). */
-static const char *const cipher_name[2][2] = {
-    {"DES-EDE3-ECB", "DES-EDE3-CBC"},
-    {"SM4-ECB", "SM4-CBC"},
+static const char *const cipher_name[2][3] = {
+    {"DES-EDE3-ECB", "DES-EDE3-CBC", NULL},
+    {"SM4-ECB", "SM4-CBC", "SM4-CTR"},
 };
 
 /* Process-wide, written once under pthread_once. */
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 static pthread_key_t tls_key;
 static int fetch_ok;
-static EVP_CIPHER *ciphers[2][2];
+static EVP_CIPHER *ciphers[2][3];
 static EVP_MD *mds[N_HASH];
 static EVP_MAC *hmac_impl;
 
 /* Per thread, created lazily. */
 struct tls {
-	EVP_CIPHER_CTX *cctx[2][2];
+	EVP_CIPHER_CTX *cctx[2][3];
 	EVP_MD_CTX *mdctx[N_HASH];
 	EVP_MAC_CTX *macctx[N_HASH];
 };
@@ -76,7 +78,7 @@ tls_free(void *p)
 	if (t == NULL)
 		return;
 	for (i = 0; i < 2; i++)
-		for (j = 0; j < 2; j++)
+		for (j = 0; j < 3; j++)
 			EVP_CIPHER_CTX_free(t->cctx[i][j]);
 	for (i = 0; i < N_HASH; i++) {
 		EVP_MD_CTX_free(t->mdctx[i]);
@@ -94,8 +96,9 @@ fetch_all(void)
 	if (pthread_key_create(&tls_key, tls_free) != 0)
 		return;
 	for (i = 0; i < 2; i++)
-		for (j = 0; j < 2; j++)
-			if ((ciphers[i][j] = EVP_CIPHER_fetch(
+		for (j = 0; j < 3; j++)
+			if (cipher_name[i][j] != NULL &&
+			    (ciphers[i][j] = EVP_CIPHER_fetch(
 				 NULL, cipher_name[i][j], NULL)) == NULL)
 				return;
 	for (i = 0; i < N_HASH; i++)
@@ -247,12 +250,13 @@ tkm_cipher(int alg, int mode, int dir, const uint8_t *key, size_t klen,
 	EVP_CIPHER_CTX *c;
 	int outl = 0, rc;
 
-	if (bs == 0 || (mode != TKM_ECB && mode != TKM_CBC) ||
+	if (bs == 0 || mode < TKM_ECB || mode > TKM_CTR ||
+	    cipher_name[alg - 1][mode] == NULL ||
 	    (dir != TKM_ENCRYPT && dir != TKM_DECRYPT))
 		return TKM_ERR_MODE;
 	if ((rc = tkm_key_len_ok(alg, klen)) != TKM_OK)
 		return rc;
-	if (len % bs != 0 || len > INT_MAX)
+	if ((mode != TKM_CTR && len % bs != 0) || len > INT_MAX)
 		return TKM_ERR_DATA_LEN;
 	if (key == NULL || (len > 0 && (in == NULL || out == NULL)))
 		return TKM_ERR_INPUT;
@@ -269,7 +273,7 @@ tkm_cipher(int alg, int mode, int dir, const uint8_t *key, size_t klen,
 		goto out;
 	}
 	if (!EVP_CipherInit_ex2(
-		c, NULL, k, mode == TKM_CBC ? iv : NULL, dir, NULL) ||
+		c, NULL, k, mode != TKM_ECB ? iv : NULL, dir, NULL) ||
 	    !EVP_CipherUpdate(c, out, &outl, in, (int)len) ||
 	    (size_t)outl != len) {
 		tkm_cleanse(out, len);
@@ -370,6 +374,48 @@ tkm_hmac(int hash, const uint8_t *key, size_t klen, const void *in, size_t len,
 		return TKM_ERR_INTERNAL;
 	}
 	return TKM_OK;
+}
+
+int
+tkm_kdf(int hash, const uint8_t *key, size_t klen, const void *label,
+    size_t labellen, const void *context, size_t ctxlen, uint8_t *out,
+    size_t outlen)
+{
+	int i = hash_index(hash);
+	OSSL_PARAM p[7], *q = p;
+	EVP_KDF_CTX *c = NULL;
+	EVP_KDF *kdf;
+	int rc = TKM_ERR_INTERNAL;
+
+	if (i < 0)
+		return TKM_ERR_MODE;
+	if (key == NULL || klen == 0 || out == NULL ||
+	    (labellen > 0 && label == NULL) || (ctxlen > 0 && context == NULL))
+		return TKM_ERR_INPUT;
+	if (outlen == 0 || outlen > 64)
+		return TKM_ERR_DATA_LEN;
+	/* Not on a hot path (unseal, set-up): fetched per call. */
+	if ((kdf = EVP_KDF_fetch(NULL, "KBKDF", NULL)) == NULL ||
+	    (c = EVP_KDF_CTX_new(kdf)) == NULL)
+		goto out;
+	*q++ = OSSL_PARAM_construct_utf8_string("mode", "counter", 0);
+	*q++ = OSSL_PARAM_construct_utf8_string("mac", "HMAC", 0);
+	*q++ = OSSL_PARAM_construct_utf8_string(
+	    "digest", (char *)hash_tab[i].name, 0);
+	*q++ = OSSL_PARAM_construct_octet_string("key", (void *)key, klen);
+	*q++ = OSSL_PARAM_construct_octet_string(
+	    "salt", (void *)(label != NULL ? label : ""), labellen);
+	*q++ = OSSL_PARAM_construct_octet_string(
+	    "info", (void *)(context != NULL ? context : ""), ctxlen);
+	*q = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(c, out, outlen, p) == 1)
+		rc = TKM_OK;
+	else
+		tkm_cleanse(out, outlen);
+out:
+	EVP_KDF_CTX_free(c);
+	EVP_KDF_free(kdf);
+	return rc;
 }
 
 int

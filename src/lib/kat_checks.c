@@ -22,11 +22,11 @@
 
 /* --- block ciphers, digests, MACs -------------------------------------- */
 
-/* param: alg * 2 + mode. Checks encryption and decryption. */
+/* param: alg * 4 + mode. Checks encryption and decryption. */
 static int
 check_cipher(struct kat_vec *v, int param)
 {
-	int alg = param / 2, mode = param % 2;
+	int alg = param / 4, mode = param % 4;
 	const uint8_t *data = kat_val(v, "data");
 	size_t len = kat_len(v, "data");
 	uint8_t out[KAT_MAX_VALUE], back[KAT_MAX_VALUE];
@@ -79,6 +79,22 @@ check_hmac(struct kat_vec *v, int hash)
 
 	return rc ? kat_ok(v, rc)
 		  : kat_expect(v, "out", out, tkm_hash_len(hash));
+}
+
+/* KBKDF output of the length of "out". */
+static int
+check_kdf(struct kat_vec *v, int hash)
+{
+	uint8_t out[64];
+	size_t n = kat_len(v, "out");
+	int rc;
+
+	if (n == 0 || n > sizeof(out))
+		return kat_fail(v, "out must be 1..64 bytes");
+	rc = tkm_kdf(hash, kat_val(v, "key"), kat_len(v, "key"),
+	    kat_val(v, "label"), kat_len(v, "label"), kat_val(v, "context"),
+	    kat_len(v, "context"), out, n);
+	return rc ? kat_ok(v, rc) : kat_expect(v, "out", out, n);
 }
 
 static int
@@ -594,7 +610,7 @@ check_arpc(struct kat_vec *v, int param)
 
 /* --- the table ------------------------------------------------------------ */
 
-#define CIPHER(alg, mode) ((alg)*2 + (mode))
+#define CIPHER(alg, mode) ((alg)*4 + (mode))
 #define MAC(m, alg)       ((m)*16 + (alg))
 #define PURSE(alg, op)    ((alg)*16 + (op))
 
@@ -605,6 +621,7 @@ static const struct kat_row kat_table[] = {
     {"des.cbc", "key iv data out", check_cipher, CIPHER(TKM_DES, TKM_CBC)},
     {"sm4.ecb", "key data out", check_cipher, CIPHER(TKM_SM4, TKM_ECB)},
     {"sm4.cbc", "key iv data out", check_cipher, CIPHER(TKM_SM4, TKM_CBC)},
+    {"sm4.ctr", "key iv data out", check_cipher, CIPHER(TKM_SM4, TKM_CTR)},
     {"sm4.ecb.1e6", "key data out", check_sm4_1e6, 0},
     {"sm3", "data out", check_hash, TKM_SM3},
     {"sha1", "data out", check_hash, TKM_SHA1},
@@ -612,6 +629,8 @@ static const struct kat_row kat_table[] = {
     {"md5", "data out", check_hash, TKM_MD5},
     {"hmac.sm3", "key data out", check_hmac, TKM_SM3},
     {"hmac.sha256", "key data out", check_hmac, TKM_SHA256},
+    {"kdf.sha256", "key label context out", check_kdf, TKM_SHA256},
+    {"kdf.sm3", "key label context out", check_kdf, TKM_SM3},
     {"kcv.des", "key out", check_kcv, TKM_DES},
     {"kcv.sm4", "key out", check_kcv, TKM_SM4},
     {"mac.alg1.des", "key data pad out", check_mac, MAC(TKM_MAC_ALG1, TKM_DES)},

@@ -204,7 +204,8 @@ test_cipher_errors(void **state)
 	} t[] = {
 	    {0, TKM_ECB, TKM_ENCRYPT, 16, 16, TKM_ERR_MODE},
 	    {3, TKM_ECB, TKM_ENCRYPT, 16, 16, TKM_ERR_MODE},
-	    {TKM_DES, 2, TKM_ENCRYPT, 16, 16, TKM_ERR_MODE},
+	    {TKM_DES, 2, TKM_ENCRYPT, 16, 16, TKM_ERR_MODE}, /* no DES CTR */
+	    {TKM_SM4, 3, TKM_ENCRYPT, 16, 16, TKM_ERR_MODE},
 	    {TKM_DES, TKM_ECB, 2, 16, 16, TKM_ERR_MODE},
 	    {TKM_DES, TKM_ECB, -1, 16, 16, TKM_ERR_MODE},
 	    {TKM_DES, TKM_ECB, TKM_ENCRYPT, 0, 8, TKM_ERR_KEY_LEN},
@@ -593,6 +594,64 @@ test_components_combine(void **state)
 
 /* Each thread has its own contexts: run the table from several threads
  * at once; ASan and valgrind also see the contexts freed at thread end. */
+/* CTR takes any length and is its own inverse; the KAT file pins values. */
+static void
+test_ctr(void **state)
+{
+	static const uint8_t key[16] = {1, 2, 3};
+	uint8_t iv[16], in[37], out[37], back[37];
+	size_t n;
+
+	(void)state;
+	memset(iv, 0xFF, sizeof(iv));
+	for (n = 0; n < sizeof(in); n++)
+		in[n] = (uint8_t)n;
+	for (n = 0; n <= sizeof(in); n++) {
+		assert_int_equal(tkm_cipher(TKM_SM4, TKM_CTR, TKM_ENCRYPT, key,
+				     16, iv, in, n, out),
+		    TKM_OK);
+		assert_int_equal(tkm_cipher(TKM_SM4, TKM_CTR, TKM_DECRYPT, key,
+				     16, iv, out, n, back),
+		    TKM_OK);
+		assert_memory_equal(back, in, n);
+	}
+	/* a different IV gives a different key stream */
+	iv[15] ^= 1;
+	assert_int_equal(tkm_cipher(TKM_SM4, TKM_CTR, TKM_ENCRYPT, key, 16, iv,
+			     in, 16, back),
+	    TKM_OK);
+	assert_memory_not_equal(back, out, 16);
+}
+
+static void
+test_kdf_errors(void **state)
+{
+	static const uint8_t key[16] = {1};
+	uint8_t out[65], a[32], b[32];
+
+	(void)state;
+	assert_int_equal(
+	    tkm_kdf(0, key, 16, "l", 1, NULL, 0, out, 16), TKM_ERR_MODE);
+	assert_int_equal(tkm_kdf(TKM_SM3, NULL, 16, "l", 1, NULL, 0, out, 16),
+	    TKM_ERR_INPUT);
+	assert_int_equal(
+	    tkm_kdf(TKM_SM3, key, 0, "l", 1, NULL, 0, out, 16), TKM_ERR_INPUT);
+	assert_int_equal(tkm_kdf(TKM_SM3, key, 16, NULL, 1, NULL, 0, out, 16),
+	    TKM_ERR_INPUT);
+	assert_int_equal(
+	    tkm_kdf(TKM_SM3, key, 16, "l", 1, NULL, 2, out, 16), TKM_ERR_INPUT);
+	assert_int_equal(tkm_kdf(TKM_SM3, key, 16, "l", 1, NULL, 0, out, 0),
+	    TKM_ERR_DATA_LEN);
+	assert_int_equal(tkm_kdf(TKM_SM3, key, 16, "l", 1, NULL, 0, out, 65),
+	    TKM_ERR_DATA_LEN);
+	/* label and context are both bound: changing either changes out */
+	assert_int_equal(tkm_kdf(TKM_SM3, key, 16, "l", 1, "c", 1, a, 32), 0);
+	assert_int_equal(tkm_kdf(TKM_SM3, key, 16, "m", 1, "c", 1, b, 32), 0);
+	assert_memory_not_equal(a, b, 32);
+	assert_int_equal(tkm_kdf(TKM_SM3, key, 16, "l", 1, "d", 1, b, 32), 0);
+	assert_memory_not_equal(a, b, 32);
+}
+
 static void *
 thread_body(void *arg)
 {
@@ -636,6 +695,8 @@ main(void)
 	    cmocka_unit_test(test_sm4_1e6),
 	    cmocka_unit_test(test_des_key_forms),
 	    cmocka_unit_test(test_cbc_chaining),
+	    cmocka_unit_test(test_ctr),
+	    cmocka_unit_test(test_kdf_errors),
 	    cmocka_unit_test(test_cipher_errors),
 	    cmocka_unit_test(test_lengths),
 	    cmocka_unit_test(test_hash_kats),
