@@ -13,6 +13,8 @@ PACKAGES=(
 	build-essential cmake pkg-config git     # toolchain
 	clang libclang-rt-14-dev clang-format    # fuzz preset, format check
 	libssl-dev                               # OpenSSL 3 libcrypto
+	libsqlite3-dev                           # HSM key store, KMS database
+	libevent-dev                             # HSM event loops
 	libcmocka-dev                            # unit tests
 	valgrind                                 # leak checks of the unit tests
 	python3 python3-botan python3-cryptography  # differential tests

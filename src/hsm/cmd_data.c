@@ -1,0 +1,29 @@
+/* cmd_data.c - not yet implemented. */
+#include "cmd.h"
+
+int
+cmd_u1(struct hsm_cmd_ctx *c, struct tkm_rd *in, struct tkm_wr *out)
+{
+	(void)c;
+	(void)in;
+	(void)out;
+	return TKM_ERR_PERMISSION;
+}
+
+int
+cmd_u3(struct hsm_cmd_ctx *c, struct tkm_rd *in, struct tkm_wr *out)
+{
+	(void)c;
+	(void)in;
+	(void)out;
+	return TKM_ERR_PERMISSION;
+}
+
+int
+cmd_uy(struct hsm_cmd_ctx *c, struct tkm_rd *in, struct tkm_wr *out)
+{
+	(void)c;
+	(void)in;
+	(void)out;
+	return TKM_ERR_PERMISSION;
+}

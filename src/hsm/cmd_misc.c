@@ -1,0 +1,29 @@
+/* cmd_misc.c - not yet implemented. */
+#include "cmd.h"
+
+int
+cmd_nc(struct hsm_cmd_ctx *c, struct tkm_rd *in, struct tkm_wr *out)
+{
+	(void)c;
+	(void)in;
+	(void)out;
+	return TKM_ERR_PERMISSION;
+}
+
+int
+cmd_te(struct hsm_cmd_ctx *c, struct tkm_rd *in, struct tkm_wr *out)
+{
+	(void)c;
+	(void)in;
+	(void)out;
+	return TKM_ERR_PERMISSION;
+}
+
+int
+cmd_bu(struct hsm_cmd_ctx *c, struct tkm_rd *in, struct tkm_wr *out)
+{
+	(void)c;
+	(void)in;
+	(void)out;
+	return TKM_ERR_PERMISSION;
+}

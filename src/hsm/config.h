@@ -1,0 +1,55 @@
+/*
+ * config.h - tkms-hsmd configuration (docs/hsmd.md): listeners with their
+ * framing, limits and whitelists, workers, timeouts.
+ */
+#ifndef HSM_CONFIG_H
+#define HSM_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "tkm/err.h"
+
+#define HSM_MAX_LISTENERS 8
+#define HSM_MAX_CMDS      64
+#define HSM_MAX_NETS      32
+
+/* An IPv4 or IPv6 network: address and prefix length. */
+struct hsm_net {
+	int family; /* AF_INET or AF_INET6 */
+	uint8_t addr[16];
+	unsigned prefix;
+};
+
+struct hsm_listener_cfg {
+	char addr[64];              /* numeric IPv4/IPv6 address */
+	unsigned port;              /* 0 = ephemeral (tests) */
+	size_t hdrlen;              /* header length h, default 8 */
+	size_t max_frame;           /* default TKM_WIRE_DEFAULT_MAX */
+	char cmds[HSM_MAX_CMDS][3]; /* whitelist; none = every command */
+	size_t ncmds;
+	struct hsm_net nets[HSM_MAX_NETS]; /* IP whitelist; none = any */
+	size_t nnets;
+};
+
+struct hsm_config {
+	struct hsm_listener_cfg listeners[HSM_MAX_LISTENERS];
+	size_t nlisteners;
+	unsigned workers;      /* 0 = number of cores */
+	unsigned idle_timeout; /* seconds; 0 = none */
+	unsigned max_conns;    /* per worker */
+};
+
+/* Defaults: one listener 127.0.0.1:1500, h = 8, no whitelists. */
+void hsm_config_defaults(struct hsm_config *cfg);
+/* Read a config file over the defaults; on error *line is the bad line and
+ * why a static text. */
+int hsm_config_load(const char *path, struct hsm_config *cfg, unsigned *line,
+    const char **why) TKM_MUST_CHECK;
+
+int hsm_listener_allows_cmd(const struct hsm_listener_cfg *l, const char *cmd);
+int hsm_listener_allows_addr(
+    const struct hsm_listener_cfg *l, const struct sockaddr *sa);
+
+#endif
