@@ -11,6 +11,7 @@ struct cli_cmd {
 	const char *help;
 };
 
+int cmd_hsm(int argc, char **argv);
 int cmd_selfcheck(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

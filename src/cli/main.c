@@ -10,6 +10,7 @@
 static const struct cli_cmd commands[] = {
     {"selfcheck", cmd_selfcheck,
 	"run libtkm's known-answer tests and print a summary"},
+    {"hsm", cmd_hsm, "talk to tkms-hsmd (hsm cmd HOST:PORT COMMAND)"},
     {"version", cmd_version, "print the version"},
 };
 

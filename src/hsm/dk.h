@@ -31,6 +31,9 @@ int hsm_dk_new(const uint8_t c[HSM_DK_PARTS][HSM_DK_LEN],
 void hsm_dk_free(struct hsm_dk *dk);
 /* KCV of DK (SM4, 8 bytes; DESIGN §3.2). */
 void hsm_dk_kcv(const struct hsm_dk *dk, uint8_t kcv[8]);
+/* TKM_OK if type is one of the key type codes of protocol.md §2 (the
+ * types that have wire keys), TKM_ERR_KEY_TYPE if not. */
+int hsm_dk_type_check(const char *type) TKM_MUST_CHECK;
 
 /*
  * What a wrapped secret is bound to. A blob made for one context does not

@@ -69,4 +69,13 @@ int hsm_sm2_read(struct hsm_cmd_ctx *c, struct tkm_rd *rd,
 int hsm_rsa_read(struct hsm_cmd_ctx *c, struct tkm_rd *rd,
     struct tkm_rsa **out) TKM_MUST_CHECK;
 
+/*
+ * Write a private key (SM2: d, 32 bytes; RSA: PKCS#1 RSAPrivateKey DER) as
+ * the message form that index 99 reads back: len 4N + blob B, the blob
+ * being hsm_dk_wrap with {lib 0, index 99, type "SM2"/"RSA", alg lib}.
+ * lib is HSM_LIB_SM2 or HSM_LIB_RSA. On failure out's error is set too.
+ */
+int hsm_asym_blob(struct hsm_cmd_ctx *c, int lib, const uint8_t *secret,
+    size_t len, struct tkm_wr *out) TKM_MUST_CHECK;
+
 #endif

@@ -1,0 +1,487 @@
+/*
+ * keystore.c - the key libraries in SQLite (docs/keystore.md).
+ *
+ * One connection per thread, WAL with synchronous=FULL, every write one
+ * committed statement. A deleted key leaves a row without a blob (a
+ * tombstone), so that the version of an index never repeats and caches
+ * (keys.c) may key on it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "keystore.h"
+#include "tkm/crypto.h"
+#include "tkm/mem.h"
+
+#define SCHEMA_VERSION 1
+#define BUSY_MS        10000
+#define DB_NAME        "keys.db"
+
+static const char schema_sql[] = "CREATE TABLE meta ("
+				 " id INTEGER PRIMARY KEY CHECK (id = 1),"
+				 " dk_kcv BLOB NOT NULL,"
+				 " created INTEGER NOT NULL);"
+				 "CREATE TABLE keys ("
+				 " lib INTEGER NOT NULL,"
+				 " idx INTEGER NOT NULL,"
+				 " type TEXT NOT NULL,"
+				 " usage TEXT NOT NULL,"
+				 " kcv BLOB NOT NULL,"
+				 " label TEXT NOT NULL,"
+				 " created INTEGER NOT NULL,"
+				 " version INTEGER NOT NULL,"
+				 " blob BLOB," /* NULL: deleted */
+				 " PRIMARY KEY (lib, idx)) WITHOUT ROWID;"
+				 "PRAGMA user_version = 1;";
+
+enum { ST_PUT, ST_GET, ST_DEL, ST_LIST, ST_N };
+
+static const char *const stmt_sql[ST_N] = {
+    [ST_PUT] = "INSERT INTO keys (lib, idx, type, usage, kcv, label,"
+	       " created, version, blob) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
+	       " 1, ?8) ON CONFLICT (lib, idx) DO UPDATE SET"
+	       " type = excluded.type, usage = excluded.usage,"
+	       " kcv = excluded.kcv, label = excluded.label,"
+	       " created = excluded.created, version = version + 1,"
+	       " blob = excluded.blob RETURNING version",
+    [ST_GET] = "SELECT lib, idx, type, usage, kcv, label, created, version,"
+	       " blob FROM keys WHERE lib = ?1 AND idx = ?2"
+	       " AND blob IS NOT NULL",
+    [ST_DEL] = "UPDATE keys SET blob = NULL, type = '', usage = '',"
+	       " kcv = x'', label = ''"
+	       " WHERE lib = ?1 AND idx = ?2 AND blob IS NOT NULL",
+    [ST_LIST] = "SELECT lib, idx, type, usage, kcv, label, created, version,"
+		" blob FROM keys WHERE (?1 = 0 OR lib = ?1)"
+		" AND blob IS NOT NULL ORDER BY lib, idx",
+};
+
+struct hsm_keystore {
+	sqlite3 *db;
+	const struct hsm_dk *dk;
+	sqlite3_stmt *st[ST_N];
+};
+
+static int
+check_index(int lib, unsigned index)
+{
+	switch (lib) {
+	case HSM_LIB_DES:
+	case HSM_LIB_SM4:
+		return index <= HSM_SYM_MAX_INDEX ? TKM_OK : TKM_ERR_INDEX;
+	case HSM_LIB_RSA:
+	case HSM_LIB_SM2:
+		return index >= 1 && index <= HSM_ASYM_MAX_INDEX
+			   ? TKM_OK
+			   : TKM_ERR_INDEX;
+	default:
+		return TKM_ERR_INPUT;
+	}
+}
+
+/* What a record is bound to (dk.h); alg is the algorithm for symmetric
+ * libraries and the library itself for asymmetric ones. */
+static int
+wrap_ctx(int lib, unsigned index, const char *type, struct hsm_wrap_ctx *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (strlen(type) != HSM_TYPE_LEN)
+		return TKM_ERR_KEY_TYPE;
+	c->lib = (uint8_t)lib;
+	c->index = (uint16_t)index;
+	memcpy(c->type, type, HSM_TYPE_LEN + 1);
+	switch (lib) {
+	case HSM_LIB_DES:
+		c->alg = TKM_DES;
+		break;
+	case HSM_LIB_SM4:
+		c->alg = TKM_SM4;
+		break;
+	default:
+		c->alg = (uint8_t)lib;
+	}
+	return TKM_OK;
+}
+
+static int
+exec(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+		   ? TKM_OK
+		   : TKM_ERR_IO;
+}
+
+static int
+user_version(sqlite3 *db, int *ver)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = TKM_ERR_IO;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) ==
+		SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW) {
+		*ver = sqlite3_column_int(s, 0);
+		rc = TKM_OK;
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Remember DK's KCV in a new store; refuse another DK (TKM_ERR_SEALED). */
+static int
+pin_dk(struct hsm_keystore *ks)
+{
+	static const char get[] = "SELECT dk_kcv FROM meta WHERE id = 1";
+	static const char put[] =
+	    "INSERT INTO meta (id, dk_kcv, created) VALUES (1, ?1, ?2)";
+	sqlite3_stmt *s = NULL;
+	uint8_t kcv[8];
+	int rc = TKM_ERR_IO, step;
+
+	hsm_dk_kcv(ks->dk, kcv);
+	if (sqlite3_prepare_v2(ks->db, get, -1, &s, NULL) != SQLITE_OK)
+		goto out;
+	step = sqlite3_step(s);
+	if (step == SQLITE_ROW) {
+		rc = sqlite3_column_bytes(s, 0) == sizeof(kcv) &&
+			     tkm_ct_eq(
+				 sqlite3_column_blob(s, 0), kcv, sizeof(kcv))
+			 ? TKM_OK
+			 : TKM_ERR_SEALED;
+		goto out;
+	}
+	if (step != SQLITE_DONE)
+		goto out;
+	sqlite3_finalize(s);
+	if (sqlite3_prepare_v2(ks->db, put, -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_bind_blob(s, 1, kcv, sizeof(kcv), SQLITE_STATIC) !=
+		SQLITE_OK ||
+	    sqlite3_bind_int64(s, 2, (sqlite3_int64)time(NULL)) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_DONE)
+		goto out;
+	rc = TKM_OK;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* The durability promise depends on WAL: check that SQLite took it. */
+static int
+set_wal(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *mode;
+	int rc = TKM_ERR_IO;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &s, NULL) ==
+		SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW &&
+	    (mode = sqlite3_column_text(s, 0)) != NULL &&
+	    strcmp((const char *)mode, "wal") == 0)
+		rc = TKM_OK;
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Create the schema or check its version, and pin DK, in one transaction
+ * (workers may open a new store at the same time). */
+static int
+init_db(struct hsm_keystore *ks)
+{
+	int rc, ver = 0;
+
+	if ((rc = exec(ks->db, "BEGIN IMMEDIATE")) != TKM_OK)
+		return rc;
+	if ((rc = user_version(ks->db, &ver)) != TKM_OK)
+		goto out;
+	rc = TKM_ERR_IO;
+	if (ver > SCHEMA_VERSION)
+		goto out; /* written by a newer tkms-hsmd */
+	if (ver == 0 && exec(ks->db, schema_sql) != TKM_OK)
+		goto out;
+	if ((rc = pin_dk(ks)) != TKM_OK)
+		goto out;
+	rc = exec(ks->db, "COMMIT");
+out:
+	if (rc != TKM_OK)
+		(void)exec(ks->db, "ROLLBACK");
+	return rc;
+}
+
+/*
+ * Create the file ourselves so that it (and, after it, SQLite's -wal and
+ * -shm files, which copy its mode) is readable by the owner only. A new
+ * file's directory entry is synced, so that a crash cannot lose the store
+ * a first acknowledged key went into.
+ */
+static int
+create_file(const char *dir, const char *path)
+{
+	int fd, rc = TKM_OK;
+
+	fd = open(
+	    path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return errno == EEXIST ? TKM_OK : TKM_ERR_IO;
+	if (fsync(fd) != 0)
+		rc = TKM_ERR_IO;
+	close(fd);
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return TKM_ERR_IO;
+	if (fsync(fd) != 0)
+		rc = TKM_ERR_IO;
+	close(fd);
+	return rc;
+}
+
+int
+hsm_keystore_open(
+    const char *dir, const struct hsm_dk *dk, struct hsm_keystore **out)
+{
+	struct hsm_keystore *ks;
+	char path[4096];
+	size_t i;
+	int n, rc;
+
+	*out = NULL;
+	n = snprintf(path, sizeof(path), "%s/%s", dir, DB_NAME);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return TKM_ERR_INPUT;
+	if ((rc = create_file(dir, path)) != TKM_OK)
+		return rc;
+	if ((ks = calloc(1, sizeof(*ks))) == NULL)
+		return TKM_ERR_NOMEM;
+	ks->dk = dk;
+	rc = TKM_ERR_IO;
+	if (sqlite3_open_v2(path, &ks->db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		goto out;
+	if (sqlite3_busy_timeout(ks->db, BUSY_MS) != SQLITE_OK ||
+	    set_wal(ks->db) != TKM_OK ||
+	    exec(ks->db, "PRAGMA synchronous = FULL") != TKM_OK ||
+	    exec(ks->db, "PRAGMA secure_delete = ON") != TKM_OK ||
+	    exec(ks->db, "PRAGMA trusted_schema = OFF") != TKM_OK)
+		goto out;
+	if ((rc = init_db(ks)) != TKM_OK)
+		goto out;
+	rc = TKM_ERR_IO;
+	for (i = 0; i < ST_N; i++)
+		if (sqlite3_prepare_v3(ks->db, stmt_sql[i], -1,
+			SQLITE_PREPARE_PERSISTENT, &ks->st[i],
+			NULL) != SQLITE_OK)
+			goto out;
+	*out = ks;
+	ks = NULL;
+	rc = TKM_OK;
+out:
+	hsm_keystore_close(ks);
+	return rc;
+}
+
+void
+hsm_keystore_close(struct hsm_keystore *ks)
+{
+	size_t i;
+
+	if (ks == NULL)
+		return;
+	for (i = 0; i < ST_N; i++)
+		sqlite3_finalize(ks->st[i]);
+	sqlite3_close(ks->db);
+	free(ks);
+}
+
+static int
+check_info(const struct hsm_key_info *info)
+{
+	if (memchr(info->type, 0, sizeof(info->type)) == NULL ||
+	    memchr(info->usage, 0, sizeof(info->usage)) == NULL ||
+	    memchr(info->label, 0, sizeof(info->label)) == NULL)
+		return TKM_ERR_INPUT;
+	return TKM_OK;
+}
+
+int
+hsm_keystore_put(struct hsm_keystore *ks, struct hsm_key_info *info,
+    const uint8_t *secret, size_t len)
+{
+	sqlite3_stmt *s = ks->st[ST_PUT];
+	struct hsm_wrap_ctx c;
+	uint8_t *blob = NULL;
+	size_t bloblen;
+	int64_t now = (int64_t)time(NULL);
+	int rc, step;
+
+	if ((rc = check_info(info)) != TKM_OK ||
+	    (rc = check_index(info->lib, info->index)) != TKM_OK ||
+	    (rc = wrap_ctx(info->lib, info->index, info->type, &c)) != TKM_OK)
+		return rc;
+	if (len == 0 || len > HSM_MAX_SECRET)
+		return TKM_ERR_DATA_LEN;
+	if ((blob = malloc(len + HSM_WRAP_OVERHEAD)) == NULL)
+		return TKM_ERR_NOMEM;
+	if ((rc = hsm_dk_wrap(ks->dk, &c, secret, len, blob, &bloblen)) !=
+	    TKM_OK)
+		goto out;
+	rc = TKM_ERR_IO;
+	if (sqlite3_bind_int(s, 1, info->lib) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 2, (int)info->index) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 3, info->type, -1, SQLITE_STATIC) !=
+		SQLITE_OK ||
+	    sqlite3_bind_text(s, 4, info->usage, -1, SQLITE_STATIC) !=
+		SQLITE_OK ||
+	    sqlite3_bind_blob(s, 5, info->kcv, sizeof(info->kcv),
+		SQLITE_STATIC) != SQLITE_OK ||
+	    sqlite3_bind_text(s, 6, info->label, -1, SQLITE_STATIC) !=
+		SQLITE_OK ||
+	    sqlite3_bind_int64(s, 7, now) != SQLITE_OK ||
+	    sqlite3_bind_blob(s, 8, blob, (int)bloblen, SQLITE_STATIC) !=
+		SQLITE_OK)
+		goto out;
+	if (sqlite3_step(s) != SQLITE_ROW)
+		goto out;
+	info->version = (unsigned)sqlite3_column_int64(s, 0);
+	/* The statement's transaction commits when it runs to completion. */
+	if ((step = sqlite3_step(s)) != SQLITE_DONE)
+		goto out;
+	info->created = now;
+	info->len = len;
+	rc = TKM_OK;
+out:
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	free(blob);
+	return rc;
+}
+
+/* Attributes of the current row of s (columns as in ST_GET). TKM_ERR_VERIFY
+ * for a row no put could have written. */
+static int
+row_info(sqlite3_stmt *s, struct hsm_key_info *info)
+{
+	const unsigned char *type, *usage, *label;
+	int n;
+
+	memset(info, 0, sizeof(*info));
+	type = sqlite3_column_text(s, 2);
+	usage = sqlite3_column_text(s, 3);
+	label = sqlite3_column_text(s, 5);
+	n = sqlite3_column_bytes(s, 8);
+	if (type == NULL || usage == NULL || label == NULL ||
+	    sqlite3_column_bytes(s, 2) != HSM_TYPE_LEN ||
+	    (size_t)sqlite3_column_bytes(s, 3) >= sizeof(info->usage) ||
+	    (size_t)sqlite3_column_bytes(s, 5) >= sizeof(info->label) ||
+	    sqlite3_column_bytes(s, 4) != sizeof(info->kcv) ||
+	    n <= HSM_WRAP_OVERHEAD || n > HSM_MAX_SECRET + HSM_WRAP_OVERHEAD)
+		return TKM_ERR_VERIFY;
+	info->lib = sqlite3_column_int(s, 0);
+	info->index = (unsigned)sqlite3_column_int(s, 1);
+	memcpy(info->type, type, HSM_TYPE_LEN);
+	memcpy(info->usage, usage, (size_t)sqlite3_column_bytes(s, 3));
+	memcpy(info->kcv, sqlite3_column_blob(s, 4), sizeof(info->kcv));
+	memcpy(info->label, label, (size_t)sqlite3_column_bytes(s, 5));
+	info->created = sqlite3_column_int64(s, 6);
+	info->version = (unsigned)sqlite3_column_int64(s, 7);
+	info->len = (size_t)n - HSM_WRAP_OVERHEAD;
+	return TKM_OK;
+}
+
+int
+hsm_keystore_get(struct hsm_keystore *ks, int lib, unsigned index,
+    struct hsm_key_info *info, uint8_t *secret, size_t cap, size_t *len)
+{
+	sqlite3_stmt *s = ks->st[ST_GET];
+	struct hsm_key_info tmp, *in = info != NULL ? info : &tmp;
+	struct hsm_wrap_ctx c;
+	size_t n;
+	int rc, step;
+
+	memset(in, 0, sizeof(*in));
+	if (len == NULL)
+		len = &n;
+	*len = 0;
+	if ((rc = check_index(lib, index)) != TKM_OK)
+		return rc;
+	rc = TKM_ERR_IO;
+	if (sqlite3_bind_int(s, 1, lib) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 2, (int)index) != SQLITE_OK)
+		goto out;
+	step = sqlite3_step(s);
+	if (step == SQLITE_DONE)
+		rc = TKM_ERR_NO_KEY;
+	if (step != SQLITE_ROW)
+		goto out;
+	if ((rc = row_info(s, in)) != TKM_OK)
+		goto out;
+	if (secret != NULL) {
+		if (in->len > cap) {
+			rc = TKM_ERR_SPACE;
+			goto out;
+		}
+		if ((rc = wrap_ctx(lib, index, in->type, &c)) != TKM_OK ||
+		    (rc = hsm_dk_unwrap(ks->dk, &c, sqlite3_column_blob(s, 8),
+			 (size_t)sqlite3_column_bytes(s, 8), secret, len)) !=
+			TKM_OK)
+			goto out;
+	} else {
+		*len = in->len;
+	}
+	rc = TKM_OK;
+out:
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != TKM_OK)
+		memset(in, 0, sizeof(*in));
+	return rc;
+}
+
+int
+hsm_keystore_delete(struct hsm_keystore *ks, int lib, unsigned index)
+{
+	sqlite3_stmt *s = ks->st[ST_DEL];
+	int rc;
+
+	if ((rc = check_index(lib, index)) != TKM_OK)
+		return rc;
+	rc = TKM_ERR_IO;
+	if (sqlite3_bind_int(s, 1, lib) != SQLITE_OK ||
+	    sqlite3_bind_int(s, 2, (int)index) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_DONE)
+		goto out;
+	rc = sqlite3_changes(ks->db) == 1 ? TKM_OK : TKM_ERR_NO_KEY;
+out:
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc;
+}
+
+int
+hsm_keystore_list(struct hsm_keystore *ks, int lib,
+    int (*fn)(void *arg, const struct hsm_key_info *info), void *arg)
+{
+	sqlite3_stmt *s = ks->st[ST_LIST];
+	struct hsm_key_info info;
+	int rc, step;
+
+	if (lib != 0 && (lib < HSM_LIB_DES || lib > HSM_LIB_SM2))
+		return TKM_ERR_INPUT;
+	rc = TKM_ERR_IO;
+	if (sqlite3_bind_int(s, 1, lib) != SQLITE_OK)
+		goto out;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((rc = row_info(s, &info)) != TKM_OK ||
+		    (rc = fn(arg, &info)) != TKM_OK)
+			goto out;
+	}
+	rc = step == SQLITE_DONE ? TKM_OK : TKM_ERR_IO;
+out:
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc;
+}
