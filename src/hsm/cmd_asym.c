@@ -294,7 +294,7 @@ key_store(struct hsm_cmd_ctx *c, const struct asym *k, unsigned index,
 	if ((rc = key_kcv(k, info.kcv)) != TKM_OK ||
 	    (rc = secret_export(k, secret, &len)) != TKM_OK)
 		goto out;
-	rc = hsm_keystore_put(c->w->ks, &info, secret, len);
+	rc = hsm_keystore_insert(c->w->ks, &info, secret, len);
 out:
 	tkm_secure_free(secret, HSM_MAX_SECRET);
 	return rc;

@@ -203,16 +203,6 @@ generate(struct hsm_key *key, int alg, size_t len, const char *type)
 static int
 store(struct hsm_cmd_ctx *c, const struct hsm_key *key, unsigned index)
 {
-	struct hsm_key_info info;
-	int lib = key->alg == TKM_SM4 ? HSM_LIB_SM4 : HSM_LIB_DES;
-	size_t len;
-	int rc;
-
-	rc = hsm_keystore_get(c->w->ks, lib, index, &info, NULL, 0, &len);
-	if (rc == TKM_OK)
-		return TKM_ERR_INDEX;
-	if (rc != TKM_ERR_NO_KEY)
-		return rc;
 	return hsm_key_store(c, key, index, "");
 }
 

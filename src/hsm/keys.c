@@ -302,7 +302,7 @@ hsm_key_store(struct hsm_cmd_ctx *c, const struct hsm_key *key, unsigned index,
 	memcpy(info.label, label, strlen(label) + 1);
 	if ((rc = tkm_kcv(key->alg, key->k, key->len, info.kcv)) != TKM_OK)
 		return rc;
-	return hsm_keystore_put(c->w->ks, &info, key->k, key->len);
+	return hsm_keystore_insert(c->w->ks, &info, key->k, key->len);
 }
 
 /* The wrap context of an asymmetric key carried in a message. */

@@ -54,7 +54,8 @@ int hsm_key_read(struct hsm_cmd_ctx *c, struct tkm_rd *rd, int alg,
 void hsm_key_write_lmk(
     struct hsm_cmd_ctx *c, const struct hsm_key *key, struct tkm_wr *out);
 
-/* Store key at index of alg's library with its type (A0/A6 mode store). */
+/* Store key at a free index of alg's library with its type (A0/A6 mode
+ * store); TKM_ERR_INDEX if the index holds a key. */
 int hsm_key_store(struct hsm_cmd_ctx *c, const struct hsm_key *key,
     unsigned index, const char *label) TKM_MUST_CHECK;
 

@@ -41,7 +41,7 @@ static const char schema_sql[] = "CREATE TABLE meta ("
 				 " PRIMARY KEY (lib, idx)) WITHOUT ROWID;"
 				 "PRAGMA user_version = 1;";
 
-enum { ST_PUT, ST_GET, ST_DEL, ST_LIST, ST_N };
+enum { ST_PUT, ST_INSERT, ST_GET, ST_DEL, ST_LIST, ST_N };
 
 static const char *const stmt_sql[ST_N] = {
     [ST_PUT] = "INSERT INTO keys (lib, idx, type, usage, kcv, label,"
@@ -51,6 +51,16 @@ static const char *const stmt_sql[ST_N] = {
 	       " kcv = excluded.kcv, label = excluded.label,"
 	       " created = excluded.created, version = version + 1,"
 	       " blob = excluded.blob RETURNING version",
+    /* The same, but a live key is left alone: no row comes back. A
+     * deleted one (tombstone) is reused and keeps counting versions. */
+    [ST_INSERT] = "INSERT INTO keys (lib, idx, type, usage, kcv, label,"
+		  " created, version, blob) VALUES (?1, ?2, ?3, ?4, ?5, ?6,"
+		  " ?7, 1, ?8) ON CONFLICT (lib, idx) DO UPDATE SET"
+		  " type = excluded.type, usage = excluded.usage,"
+		  " kcv = excluded.kcv, label = excluded.label,"
+		  " created = excluded.created, version = version + 1,"
+		  " blob = excluded.blob WHERE keys.blob IS NULL"
+		  " RETURNING version",
     [ST_GET] = "SELECT lib, idx, type, usage, kcv, label, created, version,"
 	       " blob FROM keys WHERE lib = ?1 AND idx = ?2"
 	       " AND blob IS NOT NULL",
@@ -307,11 +317,13 @@ check_info(const struct hsm_key_info *info)
 	return TKM_OK;
 }
 
-int
-hsm_keystore_put(struct hsm_keystore *ks, struct hsm_key_info *info,
+/* Write one record with statement st (ST_PUT or ST_INSERT) in its own
+ * committed transaction. */
+static int
+write_key(struct hsm_keystore *ks, int st, struct hsm_key_info *info,
     const uint8_t *secret, size_t len)
 {
-	sqlite3_stmt *s = ks->st[ST_PUT];
+	sqlite3_stmt *s = ks->st[st];
 	struct hsm_wrap_ctx c;
 	uint8_t *blob = NULL;
 	size_t bloblen;
@@ -344,7 +356,11 @@ hsm_keystore_put(struct hsm_keystore *ks, struct hsm_key_info *info,
 	    sqlite3_bind_blob(s, 8, blob, (int)bloblen, SQLITE_STATIC) !=
 		SQLITE_OK)
 		goto out;
-	if (sqlite3_step(s) != SQLITE_ROW)
+	if ((step = sqlite3_step(s)) == SQLITE_DONE && st == ST_INSERT) {
+		rc = TKM_ERR_INDEX; /* occupied: nothing was written */
+		goto out;
+	}
+	if (step != SQLITE_ROW)
 		goto out;
 	info->version = (unsigned)sqlite3_column_int64(s, 0);
 	/* The statement's transaction commits when it runs to completion. */
@@ -358,6 +374,20 @@ out:
 	sqlite3_clear_bindings(s);
 	free(blob);
 	return rc;
+}
+
+int
+hsm_keystore_put(struct hsm_keystore *ks, struct hsm_key_info *info,
+    const uint8_t *secret, size_t len)
+{
+	return write_key(ks, ST_PUT, info, secret, len);
+}
+
+int
+hsm_keystore_insert(struct hsm_keystore *ks, struct hsm_key_info *info,
+    const uint8_t *secret, size_t len)
+{
+	return write_key(ks, ST_INSERT, info, secret, len);
 }
 
 /* Attributes of the current row of s (columns as in ST_GET). TKM_ERR_VERIFY

@@ -54,6 +54,12 @@ void hsm_keystore_close(struct hsm_keystore *ks);
 /* Insert or replace; info->created and info->version are set here. */
 int hsm_keystore_put(struct hsm_keystore *ks, struct hsm_key_info *info,
     const uint8_t *secret, size_t len) TKM_MUST_CHECK;
+/* The same, but an index that holds a key is refused (TKM_ERR_INDEX) in
+ * the same statement, so two writers cannot both claim it. Business
+ * commands use this: replacing a key deletes one, which only the
+ * management plane may do (protocol.md §5). */
+int hsm_keystore_insert(struct hsm_keystore *ks, struct hsm_key_info *info,
+    const uint8_t *secret, size_t len) TKM_MUST_CHECK;
 /* TKM_ERR_NO_KEY if empty, TKM_ERR_INDEX if out of range; secret may be
  * NULL to read the attributes only. */
 int hsm_keystore_get(struct hsm_keystore *ks, int lib, unsigned index,

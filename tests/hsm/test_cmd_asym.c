@@ -1329,9 +1329,17 @@ ek_sm2(void **state)
 	assert_string_equal(info.type, "SM2");
 	assert_int_equal(tkm_hash(TKM_SM3, sm2_msg.pub, 64, h), TKM_OK);
 	assert_memory_equal(info.kcv, h, 8);
-	/* replaced by another key: the worker's cache follows */
+	/* an occupied index is refused and keeps its key */
 	m_init(&m, "EJS07");
 	ej_expect(&m, &sm2_msg);
+	m_init(&m, "EKS07");
+	m_lv(&m, sm2_idx.blob, sm2_idx.bloblen);
+	m_expect(&m, "EL21");
+	m_init(&m, "EJS07");
+	ej_expect(&m, &sm2_msg);
+	/* deleted (management plane) and loaded again: the cache follows */
+	assert_int_equal(
+	    hsm_keystore_delete(hsmtest_worker(T)->ks, HSM_LIB_SM2, 7), TKM_OK);
 	m_init(&m, "EKS07");
 	m_lv(&m, sm2_idx.blob, sm2_idx.bloblen);
 	m_expect(&m, "EL00");

@@ -296,6 +296,18 @@ test_store(void **state)
 	assert_string_equal(info.type, "109");
 	assert_string_equal(info.label, "mk-ac");
 	assert_string_equal(info.usage, "");
+	/* a business command never replaces a key (protocol.md §5) */
+	assert_int_equal(
+	    hsm_key_store(&f->c, &k, 0x200, "other"), TKM_ERR_INDEX);
+	assert_int_equal(hsm_keystore_get(hsmtest_worker(f->t)->ks, HSM_LIB_SM4,
+			     0x200, &info, NULL, 0, NULL),
+	    TKM_OK);
+	assert_int_equal(info.version, 1);
+	assert_string_equal(info.label, "mk-ac");
+	/* after a delete the index is free again and versions go on */
+	assert_int_equal(
+	    hsm_keystore_delete(hsmtest_worker(f->t)->ks, HSM_LIB_SM4, 0x200),
+	    TKM_OK);
 	assert_int_equal(hsm_key_store(&f->c, &k, 0x200, "mk-ac"), TKM_OK);
 	assert_int_equal(hsm_keystore_get(hsmtest_worker(f->t)->ks, HSM_LIB_SM4,
 			     0x200, &info, NULL, 0, NULL),

@@ -714,6 +714,78 @@ test_concurrent_create(void **state)
 	concurrent(f);
 }
 
+/* Insert races: every thread claims the same indexes; each index must be
+ * won by exactly one thread and hold the winner's key. */
+#define RACE_KEYS 40
+struct racer {
+	struct fix *f;
+	unsigned id;
+	int rc;
+	int won[RACE_KEYS];
+};
+
+static void *
+racer(void *p)
+{
+	struct racer *a = p;
+	struct hsm_keystore *ks;
+	struct hsm_key_info i;
+	uint8_t k[16];
+	unsigned n;
+	int rc;
+
+	if ((a->rc = hsm_keystore_open(a->f->dir, a->f->dk, &ks)) != TKM_OK)
+		return NULL;
+	for (n = 0; n < RACE_KEYS && a->rc == TKM_OK; n++) {
+		memset(k, (int)(a->id + 1), sizeof(k));
+		i = mkinfo(HSM_LIB_SM4, 0x800 + n, "000", "");
+		rc = hsm_keystore_insert(ks, &i, k, sizeof(k));
+		if (rc == TKM_OK)
+			a->won[n] = 1;
+		else if (rc != TKM_ERR_INDEX)
+			a->rc = rc;
+	}
+	hsm_keystore_close(ks);
+	return NULL;
+}
+
+static void
+test_insert_race(void **state)
+{
+	struct fix *f = *state;
+	struct racer a[THREADS];
+	pthread_t th[THREADS];
+	struct hsm_key_info i;
+	uint8_t k[16], want[16];
+	unsigned n, t, winners, winner = 0;
+	size_t len;
+
+	memset(a, 0, sizeof(a));
+	for (t = 0; t < THREADS; t++) {
+		a[t].f = f;
+		a[t].id = t;
+		assert_int_equal(pthread_create(&th[t], NULL, racer, &a[t]), 0);
+	}
+	for (t = 0; t < THREADS; t++) {
+		assert_int_equal(pthread_join(th[t], NULL), 0);
+		assert_int_equal(a[t].rc, TKM_OK);
+	}
+	for (n = 0; n < RACE_KEYS; n++) {
+		for (t = 0, winners = 0; t < THREADS; t++)
+			if (a[t].won[n]) {
+				winners++;
+				winner = t;
+			}
+		assert_int_equal(winners, 1);
+		assert_int_equal(hsm_keystore_get(f->ks, HSM_LIB_SM4, 0x800 + n,
+				     &i, k, sizeof(k), &len),
+		    TKM_OK);
+		memset(want, (int)(winner + 1), sizeof(want));
+		assert_memory_equal(k, want, sizeof(want));
+		assert_int_equal(i.version, 1);
+	}
+}
+
 int
 main(void)
 {
@@ -721,6 +793,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_put_get, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_replace, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_insert_race, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_list, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ranges, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_put, setup, teardown),
