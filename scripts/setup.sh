@@ -14,7 +14,9 @@ PACKAGES=(
 	clang libclang-rt-14-dev clang-format    # fuzz preset, format check
 	libssl-dev                               # OpenSSL 3 libcrypto
 	libsqlite3-dev                           # HSM key store, KMS database
-	libevent-dev                             # HSM event loops
+	libevent-dev                             # HSM event loops (and its TLS)
+	libjansson-dev                           # management plane JSON
+	libargon2-dev                            # admin passwords, card PINs
 	libcmocka-dev                            # unit tests
 	valgrind                                 # leak checks of the unit tests
 	python3 python3-botan python3-cryptography  # differential tests

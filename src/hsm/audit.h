@@ -1,0 +1,52 @@
+/*
+ * audit.h - the HSM's audit log (DESIGN §5): every management operation and
+ * every refused business command, in DIR/audit.db.
+ *
+ * Records are chained: hash_i = SM3(hash_{i-1} || record_i), and, when the
+ * HSM is unsealed, mac_i = HMAC-SM3(K_audit, hash_i) with K_audit derived
+ * from DK, so that whoever can write the file cannot recompute a valid
+ * chain. Records written while sealed carry no MAC and are reported as
+ * such by verify. Thread-safe (internal mutex).
+ */
+#ifndef HSM_AUDIT_H
+#define HSM_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dk.h"
+#include "tkm/err.h"
+
+struct hsm_audit;
+
+int hsm_audit_open(const char *dir, struct hsm_audit **out) TKM_MUST_CHECK;
+void hsm_audit_close(struct hsm_audit *au);
+
+/* Append one record. dk may be NULL (sealed). actor e.g. "A1+A2", "C",
+ * "127.0.0.1:50000"; op e.g. "keys.delete" or "UB"; result a tkm_err. */
+int hsm_audit_append(struct hsm_audit *au, const struct hsm_dk *dk,
+    const char *actor, const char *op, int result,
+    const char *detail) TKM_MUST_CHECK;
+
+struct hsm_audit_report {
+	uint64_t records;
+	uint64_t unmacked;  /* written while sealed */
+	uint64_t first_bad; /* seq of the first broken record, 0 if none */
+	const char *why;    /* what is wrong with it */
+};
+/* Check the whole chain (and the MACs when dk is given). */
+int hsm_audit_verify(struct hsm_audit *au, const struct hsm_dk *dk,
+    struct hsm_audit_report *rep) TKM_MUST_CHECK;
+
+struct hsm_audit_rec {
+	uint64_t seq;
+	int64_t time;
+	const char *actor, *op, *detail;
+	int result;
+};
+/* Records with seq >= from, at most n, oldest first. */
+int hsm_audit_list(struct hsm_audit *au, uint64_t from, unsigned n,
+    int (*fn)(void *arg, const struct hsm_audit_rec *r),
+    void *arg) TKM_MUST_CHECK;
+
+#endif

@@ -1,0 +1,111 @@
+/*
+ * mgmt.h - the management plane (DESIGN §5): the listener the HSM
+ * management software (`tkms hsm ...`) talks to.
+ *
+ * Wire: each message is LEN (4 bytes, big-endian, 1..HSM_MGMT_MAX) then a
+ * UTF-8 JSON object.
+ *   request   {"op": "keys.list", "args": {...}}
+ *   response  {"ok": true, "result": {...}}
+ *             {"ok": false, "code": "17", "error": "not logged in as C"}
+ * One connection is one console session: the roles logged in on it
+ * (several at once, e.g. A1, A2 and A3 for a device-key ceremony) stay
+ * logged in until logout, close, or HSM_MGMT_IDLE seconds without a request.
+ * Bound to a non-loopback address the listener speaks TLS (OpenSSL).
+ */
+#ifndef HSM_MGMT_H
+#define HSM_MGMT_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "hsm.h"
+
+#define HSM_MGMT_MAX  (1u << 20)
+#define HSM_MGMT_IDLE 600
+
+/* Roles (DESIGN §5), as bits so that a session can hold several. */
+enum hsm_role {
+	HSM_ROLE_A1 = 1 << 0,
+	HSM_ROLE_A2 = 1 << 1,
+	HSM_ROLE_A3 = 1 << 2,
+	HSM_ROLE_B = 1 << 3, /* system admin: network, IP whitelist, time */
+	HSM_ROLE_C = 1 << 4, /* security admin: keys, backups, whitelist,
+				TK, deletion, authorised state */
+	HSM_ROLE_D = 1 << 5, /* audit admin: audit, time check */
+};
+#define HSM_ROLES_A   (HSM_ROLE_A1 | HSM_ROLE_A2 | HSM_ROLE_A3)
+#define HSM_ROLES_ALL 0x3F
+
+/* "A1" -> HSM_ROLE_A1; 0 if unknown. And back ("?" if not one role). */
+unsigned hsm_role_parse(const char *name);
+const char *hsm_role_name(unsigned role);
+
+struct hsm_admin; /* admin.h */
+struct hsm_audit; /* audit.h */
+
+/* One console session (one connection). */
+struct hsm_session {
+	unsigned roles; /* logged in */
+	time_t last_use;
+	uint8_t challenge[32];   /* pending login challenge */
+	unsigned challenge_role; /* role it was issued for, 0 = none */
+	char peer[64];           /* address, for the audit */
+};
+
+struct hsm_op_ctx {
+	struct hsm_state *st;
+	struct hsm_admin *admin;
+	struct hsm_audit *audit;
+	struct hsm_session *s;
+};
+
+/*
+ * An operation: fills result (an empty object) and returns TKM_OK, or a
+ * cause (the response then carries tkm_err_wire(cause) and, if the handler
+ * set it, a message in *why (static text)). The management server audits
+ * every operation (actor = roles of the session, op, result) after it
+ * runs; handlers audit nothing themselves unless they have more to say.
+ */
+typedef int hsm_op_fn(
+    struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why);
+
+enum hsm_op_flag {
+	HSM_OP_PUBLIC = 1, /* no login needed (status, login.*) */
+	HSM_OP_DK = 2,     /* needs the HSM unsealed */
+	HSM_OP_ANY = 4,    /* any ONE of the roles in need suffices */
+};
+
+struct hsm_op {
+	const char *name;
+	hsm_op_fn *fn;
+	unsigned need; /* roles that must all be logged in (or any, with
+			  HSM_OP_ANY) */
+	unsigned flags;
+};
+
+/* The table of operations (mgmt_ops.c) and lookup. */
+const struct hsm_op *hsm_op_find(const char *name);
+/* Check the session may run op: TKM_OK, TKM_ERR_PERMISSION (not logged in
+ * with the needed roles), TKM_ERR_SEALED. */
+int hsm_op_admit(const struct hsm_op *op, const struct hsm_op_ctx *c);
+
+/* The server: its own thread and event loop. */
+struct hsm_mgmt;
+struct hsm_mgmt_cfg {
+	char addr[64];
+	unsigned port;      /* 0 = ephemeral */
+	char tls_cert[256]; /* required unless addr is loopback */
+	char tls_key[256];
+};
+int hsm_mgmt_start(struct hsm_state *st, const struct hsm_mgmt_cfg *cfg,
+    struct hsm_mgmt **out) TKM_MUST_CHECK;
+unsigned hsm_mgmt_port(const struct hsm_mgmt *m);
+void hsm_mgmt_stop(struct hsm_mgmt *m);
+
+/* Run one request object (for the server and for tests without a
+ * network): returns the response object (new reference). */
+json_t *hsm_mgmt_handle(struct hsm_op_ctx *c, json_t *req);
+
+#endif
