@@ -4,12 +4,15 @@
  *
  * Wire: each message is LEN (4 bytes, big-endian, 1..HSM_MGMT_MAX) then a
  * UTF-8 JSON object.
- *   request   {"op": "keys.list", "args": {...}}
+ *   request   {"op": "keys.list", "session": "<token>", "args": {...}}
  *   response  {"ok": true, "result": {...}}
- *             {"ok": false, "code": "17", "error": "not logged in as C"}
- * One connection is one console session: the roles logged in on it
- * (several at once, e.g. A1, A2 and A3 for a device-key ceremony) stay
- * logged in until logout, close, or HSM_MGMT_IDLE seconds without a request.
+ *             {"ok": false, "code": "29", "error": "needs role C"}
+ * A session is a server-side object named by a random 128-bit token that
+ * `login` returns: each login adds its role to the session given (several
+ * roles at once, e.g. A1, A2 and A3 for a device-key ceremony, each
+ * entering card and password at the same console), so that a command-line
+ * tool can keep the token in a file between invocations. A session ends
+ * on logout of its last role or after HSM_MGMT_IDLE seconds unused.
  * Bound to a non-loopback address the listener speaks TLS (OpenSSL).
  */
 #ifndef HSM_MGMT_H
@@ -45,8 +48,9 @@ const char *hsm_role_name(unsigned role);
 struct hsm_admin; /* admin.h */
 struct hsm_audit; /* audit.h */
 
-/* One console session (one connection). */
+/* One console session. */
 struct hsm_session {
+	uint8_t token[16];
 	unsigned roles; /* logged in */
 	time_t last_use;
 	uint8_t challenge[32];   /* pending login challenge */
