@@ -19,7 +19,8 @@
 struct hsm_state {
 	const struct hsm_config *cfg;
 	const char *dir;
-	struct hsm_dk *dk;     /* NULL while sealed */
+	/* NULL while sealed; set once by an unseal, read by every worker */
+	_Atomic(struct hsm_dk *) dk;
 	atomic_int authorised; /* §5 key-management commands allowed */
 };
 

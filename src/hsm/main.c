@@ -254,9 +254,13 @@ run(const struct opts *o, struct hsm_config *cfg)
 	hsm_log("self-test passed (%u vectors)", kat.run);
 	if ((rc = prepare_dir(o->dir)) != TKM_OK)
 		goto out;
-	if (o->components != NULL &&
-	    (rc = make_dk(o->components, &st.dk)) != TKM_OK)
-		goto out;
+	if (o->components != NULL) {
+		struct hsm_dk *dk = NULL;
+
+		if ((rc = make_dk(o->components, &dk)) != TKM_OK)
+			goto out;
+		atomic_store(&st.dk, dk);
+	}
 	if (st.dk == NULL)
 		hsm_log("sealed: no device key, commands that need it answer "
 			"13");

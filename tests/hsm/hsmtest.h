@@ -152,7 +152,7 @@ hsmtest_new(int authorised)
 	t->cfg.workers = 1;
 	t->st.cfg = &t->cfg;
 	t->st.dir = t->dir;
-	t->st.dk = hsmtest_dk();
+	atomic_store(&t->st.dk, hsmtest_dk());
 	atomic_init(&t->st.authorised, authorised);
 	assert_int_equal(hsm_worker_init(&t->w, &t->st), TKM_OK);
 	return t;
