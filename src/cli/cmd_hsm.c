@@ -7,6 +7,9 @@
  * sends one host command (protocol.md §1) and prints the answer. Exit
  * status: 0 on ERR 00, 1 on any other ERR, 2 on usage or connection
  * errors.
+ *
+ * The management console (status, login, keys ... ) is cmd_hsm_admin.c;
+ * admin cards are cmd_card.c.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -225,6 +228,21 @@ hsm_call(int argc, char **argv)
 
 static const struct cli_cmd hsm_commands[] = {
     {"cmd", hsm_call, "send one host command and print the answer"},
+    /* The management console (cmd_hsm_admin.c, docs/management.md). */
+    {"status", cmd_hsm_admin, "the HSM's state (management port)"},
+    {"call", cmd_hsm_admin, "run one management op: call OP '{json}'"},
+    {"login", cmd_hsm_admin, "log a role in with its card and password"},
+    {"logout", cmd_hsm_admin, "log one role (or all) out"},
+    {"enrol", cmd_hsm_admin, "enrol a role's card and password"},
+    {"card", cmd_hsm_card, "make an admin card: card new --role R --out F"},
+    {"keys", cmd_hsm_admin, "keys list|delete (C)"},
+    {"auth", cmd_hsm_admin, "authorised state: auth open|close (C)"},
+    {"audit", cmd_hsm_admin, "audit show|verify|export (D)"},
+    {"time", cmd_hsm_admin, "time get (B, D) | set (B)"},
+    {"whitelist", cmd_hsm_admin, "whitelist get (B, C) | set"},
+    {"dk", cmd_hsm_admin, "device key: dk component|combine (A1-A3)"},
+    {"unseal", cmd_hsm_admin, "unseal with A1+A2+A3 logged in"},
+    {"tk", cmd_hsm_admin, "transport key: tk component|combine (C)"},
 };
 
 int

@@ -28,6 +28,20 @@ int hsm_audit_append(struct hsm_audit *au, const struct hsm_dk *dk,
     const char *actor, const char *op, int result,
     const char *detail) TKM_MUST_CHECK;
 
+/*
+ * A refused business command (whitelist, IP whitelist, sealed, not
+ * authorised), appended from the workers. So that a flood cannot fill the
+ * disk or stall the workers on fsync, at most one record per second is
+ * written for each (op, result), with detail "refused N times": N counts
+ * it and the refusals of that pair suppressed since the pair's previous
+ * record. hsm_audit_close() writes what is still suppressed (unmacked:
+ * DK may be gone by then). At most 128 pairs are tracked; further pairs
+ * share one slot, op "**". actor NULL is "host". op is the command code
+ * ("??" if not two printable characters).
+ */
+int hsm_audit_refusal(struct hsm_audit *au, const struct hsm_dk *dk,
+    const char *actor, const char *op, int result) TKM_MUST_CHECK;
+
 struct hsm_audit_report {
 	uint64_t records;
 	uint64_t unmacked;  /* written while sealed */
@@ -40,11 +54,19 @@ int hsm_audit_verify(struct hsm_audit *au, const struct hsm_dk *dk,
 
 struct hsm_audit_rec {
 	uint64_t seq;
-	int64_t time;
+	int64_t time; /* Unix time of the system clock */
 	const char *actor, *op, *detail;
 	int result;
+	const uint8_t *hash; /* HSM_AUDIT_HASH_LEN bytes, as stored */
+	const uint8_t *mac;  /* HSM_AUDIT_HASH_LEN bytes, NULL if unmacked */
 };
-/* Records with seq >= from, at most n, oldest first. */
+#define HSM_AUDIT_HASH_LEN 32
+/* Seq of the newest record, 0 if none. */
+uint64_t hsm_audit_last(struct hsm_audit *au);
+/* Records with seq >= from, at most n, oldest first. fn's value other
+ * than TKM_OK stops the listing and is returned. fn runs with the log's
+ * lock held: it MUST NOT call back into au. r's strings and blobs are
+ * valid during the call only. */
 int hsm_audit_list(struct hsm_audit *au, uint64_t from, unsigned n,
     int (*fn)(void *arg, const struct hsm_audit_rec *r),
     void *arg) TKM_MUST_CHECK;

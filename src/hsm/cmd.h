@@ -54,6 +54,11 @@ void hsm_dispatch(struct hsm_worker *w, const struct hsm_listener_cfg *l,
 void hsm_answer_error(const struct hsm_listener_cfg *l, const uint8_t *frame,
     size_t len, int err, struct tkm_wr *out);
 
+/* The same for a frame refused before dispatch (source address not on the
+ * IP whitelist): audited, as the dispatcher audits its refusals. */
+void hsm_refuse(struct hsm_worker *w, const struct hsm_listener_cfg *l,
+    const uint8_t *frame, size_t len, int err, struct tkm_wr *out);
+
 /* Handlers, one family per file (cmd_<family>.c). */
 hsm_cmd_fn cmd_nc, cmd_te, cmd_bu;                 /* cmd_misc.c */
 hsm_cmd_fn cmd_a0, cmd_a6, cmd_a8, cmd_ne;         /* cmd_keys.c */

@@ -5,6 +5,8 @@
  *   workers N | idle-timeout SECONDS | max-conns N
  *   listen ADDR:PORT [header=N] [max-frame=N] [commands=C1,C2,...]
  *                    [ip=NET,NET,...]
+ *   manage ADDR:PORT [tls-cert=FILE tls-key=FILE]
+ *   seal local|quorum|dev
  * ADDR is a numeric IPv4 address or an IPv6 address in brackets; NET is an
  * address with an optional /PREFIX. The file is read through tkm_rd like
  * any other untrusted input, and the first bad line stops the load with
@@ -116,9 +118,10 @@ next_item(struct tkm_rd *list, uint8_t sep)
 	return item;
 }
 
-/* ADDR or [ADDR6], then :PORT. */
+/* ADDR or [ADDR6], then :PORT, into addr (64 bytes) and port. */
 static int
-parse_endpoint(struct parse *ps, struct tkm_rd w, struct hsm_listener_cfg *l)
+parse_endpoint(
+    struct parse *ps, struct tkm_rd w, char addr_out[64], unsigned *port_out)
 {
 	struct tkm_rd addr, port;
 	uint8_t tmp[16];
@@ -142,12 +145,12 @@ parse_endpoint(struct parse *ps, struct tkm_rd w, struct hsm_listener_cfg *l)
 		skip(&w, i);
 	}
 	port = w;
-	if (word_str(&addr, l->addr, sizeof(l->addr)) != TKM_OK ||
-	    inet_pton(family, l->addr, tmp) != 1) {
+	if (word_str(&addr, addr_out, 64) != TKM_OK ||
+	    inet_pton(family, addr_out, tmp) != 1) {
 		ps->why = "not a numeric IPv4 or [IPv6] address";
 		return TKM_ERR_INPUT;
 	}
-	if (word_uint(&port, 0, 65535, &l->port) != TKM_OK) {
+	if (word_uint(&port, 0, 65535, port_out) != TKM_OK) {
 		ps->why = "port must be 0..65535";
 		return TKM_ERR_INPUT;
 	}
@@ -315,7 +318,8 @@ parse_listen(struct parse *ps, struct tkm_rd *line)
 	}
 	l = &cfg->listeners[cfg->nlisteners];
 	listener_defaults(l);
-	if ((rc = parse_endpoint(ps, next_word(line), l)) != TKM_OK)
+	if ((rc = parse_endpoint(ps, next_word(line), l->addr, &l->port)) !=
+	    TKM_OK)
 		return rc;
 	while ((w = next_word(line)).len > 0) {
 		if ((rc = parse_option(ps, w, l, &seen)) != TKM_OK)
@@ -323,6 +327,80 @@ parse_listen(struct parse *ps, struct tkm_rd *line)
 	}
 	cfg->nlisteners++;
 	return TKM_OK;
+}
+
+/* tls-cert=FILE or tls-key=FILE of a manage line, each at most once. */
+static int
+parse_tls_option(struct parse *ps, struct tkm_rd w, struct hsm_mgmt_cfg *m)
+{
+	struct tkm_rd name;
+	char *dst;
+
+	ps->why = "manage options are tls-cert=FILE and tls-key=FILE";
+	if (tkm_rd_until(&w, '=', &name) != TKM_OK)
+		return TKM_ERR_INPUT;
+	if (word_is(&name, "tls-cert"))
+		dst = m->tls_cert;
+	else if (word_is(&name, "tls-key"))
+		dst = m->tls_key;
+	else
+		return TKM_ERR_INPUT;
+	if (dst[0] != '\0') {
+		ps->why = "manage option given twice";
+		return TKM_ERR_INPUT;
+	}
+	if (word_str(&w, dst, sizeof(m->tls_cert)) != TKM_OK) {
+		ps->why = "empty file name, or longer than 255 bytes";
+		return TKM_ERR_INPUT;
+	}
+	return TKM_OK;
+}
+
+/*
+ * The management listener carries admin passwords and card signatures:
+ * off the machine it must be TLS, and TLS needs both files.
+ */
+static int
+parse_manage(struct parse *ps, struct tkm_rd *line)
+{
+	struct hsm_mgmt_cfg *m = &ps->cfg->manage;
+	struct tkm_rd w;
+	int rc;
+
+	memset(m, 0, sizeof(*m));
+	if ((rc = parse_endpoint(ps, next_word(line), m->addr, &m->port)) !=
+	    TKM_OK)
+		return rc;
+	while ((w = next_word(line)).len > 0)
+		if ((rc = parse_tls_option(ps, w, m)) != TKM_OK)
+			return rc;
+	if ((m->tls_cert[0] == '\0') != (m->tls_key[0] == '\0')) {
+		ps->why = "tls-cert= and tls-key= go together";
+		return TKM_ERR_INPUT;
+	}
+	if (m->tls_cert[0] == '\0' && !hsm_addr_is_loopback(m->addr)) {
+		ps->why = "a manage address other than loopback needs "
+			  "tls-cert= and tls-key=";
+		return TKM_ERR_INPUT;
+	}
+	return TKM_OK;
+}
+
+/* seal local|quorum|dev (docs/seal.md). */
+static int
+parse_seal(struct parse *ps, struct tkm_rd *line)
+{
+	static const char *const names[] = {"local", "quorum", "dev"};
+	struct tkm_rd w = next_word(line);
+	int i;
+
+	ps->why = "seal must be local, quorum or dev";
+	for (i = 0; i < 3; i++)
+		if (word_is(&w, names[i]) && next_word(line).len == 0) {
+			ps->cfg->seal = i; /* enum hsm_seal_mode order */
+			return TKM_OK;
+		}
+	return TKM_ERR_INPUT;
 }
 
 /* A keyword with one number: workers, idle-timeout, max-conns. */
@@ -359,6 +437,10 @@ parse_line(struct parse *ps, struct tkm_rd line)
 		return TKM_OK;
 	if (word_is(&kw, "listen"))
 		return parse_listen(ps, &line);
+	if (word_is(&kw, "manage"))
+		return parse_manage(ps, &line);
+	if (word_is(&kw, "seal"))
+		return parse_seal(ps, &line);
 	if (word_is(&kw, "workers"))
 		return parse_number(ps, &line, 0, MAX_WORKERS,
 		    "workers must be 0..256 (0 = one per core)", &cfg->workers);
@@ -382,6 +464,8 @@ hsm_config_defaults(struct hsm_config *cfg)
 	cfg->workers = 0;
 	cfg->idle_timeout = 300;
 	cfg->max_conns = 1024;
+	memcpy(cfg->manage.addr, "127.0.0.1", sizeof("127.0.0.1"));
+	cfg->manage.port = 1501;
 }
 
 /* The whole file into a heap buffer of at most CONFIG_MAX_SIZE bytes. */
@@ -445,6 +529,19 @@ hsm_config_load(
 out:
 	free(text);
 	return rc;
+}
+
+int
+hsm_addr_is_loopback(const char *addr)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return 0;
 }
 
 int

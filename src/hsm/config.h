@@ -33,20 +33,38 @@ struct hsm_listener_cfg {
 	size_t nnets;
 };
 
+/* The management listener (mgmt.h): `manage ADDR:PORT [tls-cert=F
+ * tls-key=F]`; TLS is required unless ADDR is a loopback address. */
+struct hsm_mgmt_cfg {
+	char addr[64];
+	unsigned port;      /* 0 = ephemeral */
+	char tls_cert[256]; /* required unless addr is loopback */
+	char tls_key[256];
+};
+
+/* Where DK comes from at start (`seal local|quorum|dev`, docs/seal.md). */
+enum hsm_seal_mode { HSM_SEAL_LOCAL = 0, HSM_SEAL_QUORUM, HSM_SEAL_DEV };
+
 struct hsm_config {
 	struct hsm_listener_cfg listeners[HSM_MAX_LISTENERS];
 	size_t nlisteners;
 	unsigned workers;      /* 0 = number of cores */
 	unsigned idle_timeout; /* seconds; 0 = none */
 	unsigned max_conns;    /* per worker */
+	struct hsm_mgmt_cfg manage;
+	int seal; /* enum hsm_seal_mode, default local */
 };
 
-/* Defaults: one listener 127.0.0.1:1500, h = 8, no whitelists. */
+/* Defaults: one listener 127.0.0.1:1500, h = 8, no whitelists; manage
+ * 127.0.0.1:1501 without TLS. */
 void hsm_config_defaults(struct hsm_config *cfg);
 /* Read a config file over the defaults; on error *line is the bad line and
  * why a static text. */
 int hsm_config_load(const char *path, struct hsm_config *cfg, unsigned *line,
     const char **why) TKM_MUST_CHECK;
+
+/* 1 if addr (numeric) is 127.0.0.0/8 or ::1. */
+int hsm_addr_is_loopback(const char *addr);
 
 int hsm_listener_allows_cmd(const struct hsm_listener_cfg *l, const char *cmd);
 int hsm_listener_allows_addr(

@@ -1,9 +1,17 @@
 /*
  * dispatch.c - from a request frame to a response frame: parse, find the
  * command, check whitelist and state once, run the handler, answer.
+ * Refusals by whitelist, IP whitelist or state are audited (audit.h,
+ * rate-limited there).
  */
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "audit.h"
 #include "cmd.h"
 #include "keys.h"
+#include "server.h"
 
 /* Start over with an error answer (the handler's fields are dropped). */
 static void
@@ -33,6 +41,72 @@ hsm_answer_error(const struct hsm_listener_cfg *l, const uint8_t *frame,
 	answer_error(out, &req, err);
 }
 
+int
+hsm_authorised(struct hsm_state *st)
+{
+	return atomic_load(&st->authorised) != 0 ||
+	       (long long)time(NULL) < atomic_load(&st->authorised_until);
+}
+
+const struct hsm_listener_cfg *
+hsm_listener_live(struct hsm_state *st, const struct hsm_listener_cfg *l)
+{
+	uintptr_t p = (uintptr_t)l, base;
+	struct hsm_wl *wl;
+	size_t i;
+
+	/* Integer compare: a test's own listener is outside the array. */
+	if (st->cfg == NULL)
+		return l;
+	base = (uintptr_t)st->cfg->listeners;
+	if (p < base || p >= base + sizeof(st->cfg->listeners))
+		return l;
+	i = (p - base) / sizeof(*l);
+	wl = atomic_load(&st->wl[i]);
+	return wl != NULL ? &wl->l : l;
+}
+
+void
+hsm_state_cleanup(struct hsm_state *st)
+{
+	struct hsm_wl *wl, *older;
+	size_t i;
+
+	for (i = 0; i < HSM_MAX_LISTENERS; i++) {
+		wl = atomic_exchange(&st->wl[i], NULL);
+		for (; wl != NULL; wl = older) {
+			older = wl->older;
+			free(wl);
+		}
+	}
+}
+
+/* Audit a refused command; a failing audit must not stop the answer. */
+static void
+audit_refusal(struct hsm_worker *w, const char *code, int err)
+{
+	struct hsm_state *st = w->st;
+
+	if (st->audit == NULL)
+		return;
+	if (hsm_audit_refusal(
+		st->audit, atomic_load(&st->dk), w->peer, code, err) != TKM_OK)
+		hsm_log("audit: cannot record a refused %s", code);
+}
+
+void
+hsm_refuse(struct hsm_worker *w, const struct hsm_listener_cfg *l,
+    const uint8_t *frame, size_t len, int err, struct tkm_wr *out)
+{
+	struct tkm_req req;
+	int rc;
+
+	rc = tkm_req_parse(frame, len, l->hdrlen, &req);
+	(void)rc;
+	audit_refusal(w, req.cmd, err);
+	answer_error(out, &req, err);
+}
+
 /* The checks every command passes before its handler. */
 static int
 admit(struct hsm_worker *w, const struct hsm_listener_cfg *l,
@@ -40,11 +114,11 @@ admit(struct hsm_worker *w, const struct hsm_listener_cfg *l,
 {
 	if (cmd == NULL)
 		return TKM_ERR_NO_CMD;
-	if (!hsm_listener_allows_cmd(l, code))
+	if (!hsm_listener_allows_cmd(hsm_listener_live(w->st, l), code))
 		return TKM_ERR_WHITELIST;
-	if ((cmd->flags & HSM_F_DK) && w->st->dk == NULL)
+	if ((cmd->flags & HSM_F_DK) && hsm_worker_ks(w) == NULL)
 		return TKM_ERR_SEALED;
-	if ((cmd->flags & HSM_F_AUTH) && !atomic_load(&w->st->authorised))
+	if ((cmd->flags & HSM_F_AUTH) && !hsm_authorised(w->st))
 		return TKM_ERR_NOT_AUTH;
 	return TKM_OK;
 }
@@ -66,6 +140,9 @@ hsm_dispatch(struct hsm_worker *w, const struct hsm_listener_cfg *l,
 	}
 	cmd = hsm_cmd_find(req.cmd);
 	if ((rc = admit(w, l, cmd, req.cmd)) != TKM_OK) {
+		/* An unknown code is not a refused command: not audited. */
+		if (rc != TKM_ERR_NO_CMD)
+			audit_refusal(w, req.cmd, rc);
 		answer_error(out, &req, rc);
 		return;
 	}

@@ -8,7 +8,9 @@
  *   W_des  16 bytes  label "tkms lmk des"   context = type code (3 A)
  *   W_sm4  16 bytes  label "tkms lmk sm4"   context = type code (3 A)
  * so that struct hsm_dk is read-only afterwards and threads share it
- * without locks. DK itself is kept only for its KCV.
+ * without locks. DK itself is kept (locked memory) for its KCV and for
+ * hsm_dk_derive(), which gives other modules their own keys (the audit
+ * log's MAC key) without seeing DK.
  */
 #include <string.h>
 
@@ -30,6 +32,7 @@ static const char *const dk_types[] = {
 #define NTYPES (sizeof(dk_types) / sizeof(dk_types[0]))
 
 struct hsm_dk {
+	uint8_t dk[HSM_DK_LEN];
 	uint8_t kcv[8];
 	uint8_t enc[16];
 	uint8_t mac[TAG_LEN];
@@ -107,6 +110,7 @@ hsm_dk_new(const uint8_t c[HSM_DK_PARTS][HSM_DK_LEN], struct hsm_dk **out)
 			dk[j] ^= c[i][j];
 	if ((rc = derive_all(d, dk)) != TKM_OK)
 		goto out;
+	memcpy(d->dk, dk, HSM_DK_LEN);
 	*out = d;
 	d = NULL;
 out:
@@ -119,6 +123,18 @@ void
 hsm_dk_free(struct hsm_dk *dk)
 {
 	tkm_secure_free(dk, sizeof(*dk));
+}
+
+int
+hsm_dk_derive(
+    const struct hsm_dk *dk, const char *label, uint8_t *out, size_t len)
+{
+	/* The labels of the keys above are this file's own: a caller of
+	 * hsm_dk_derive must never obtain the wrap or wire keys. */
+	if (label == NULL || strncmp(label, "tkms wrap", 9) == 0 ||
+	    strncmp(label, "tkms lmk", 8) == 0)
+		return TKM_ERR_INPUT;
+	return kdf(dk->dk, label, NULL, out, len);
 }
 
 void

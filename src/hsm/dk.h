@@ -29,6 +29,11 @@ struct hsm_dk;
 int hsm_dk_new(const uint8_t c[HSM_DK_PARTS][HSM_DK_LEN],
     struct hsm_dk **out) TKM_MUST_CHECK;
 void hsm_dk_free(struct hsm_dk *dk);
+/* out = KBKDF-HMAC-SM3(DK, label, empty context), len bytes: a key of
+ * another module (e.g. "tkms audit"). The labels dk.c uses itself ("tkms
+ * wrap ...", "tkms lmk ...") are refused with TKM_ERR_INPUT. */
+int hsm_dk_derive(const struct hsm_dk *dk, const char *label, uint8_t *out,
+    size_t len) TKM_MUST_CHECK;
 /* KCV of DK (SM4, 8 bytes; DESIGN §3.2). */
 void hsm_dk_kcv(const struct hsm_dk *dk, uint8_t kcv[8]);
 /* TKM_OK if type is one of the key type codes of protocol.md §2 (the

@@ -17,14 +17,26 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 
+#include <jansson.h>
+
+#include "admin.h"
+#include "audit.h"
 #include "config.h"
 #include "dk.h"
 #include "hsm.h"
+#include "mgmt.h"
+#include "ops.h"
+#include "seal.h"
 #include "server.h"
 #include "tkm/buf.h"
 #include "tkm/mem.h"
 #include "tkm/selftest.h"
+
+/* OpenSSL secure heap: room for the cached private keys of every worker
+ * (an RSA-4096 key is about 3 KiB of numbers; 20 per library). */
+#define HSM_SECURE_HEAP (4u << 20)
 
 struct opts {
 	const char *dir;
@@ -176,11 +188,11 @@ prepare_dir(const char *dir)
 	return TKM_OK;
 }
 
-/* One line per listener, "ADDR PORT", written to a temporary file and
- * renamed, so that a reader never sees half of it. */
+/* One line per listener, "ADDR PORT", then "manage ADDR PORT", written to
+ * a temporary file and renamed, so that a reader never sees half of it. */
 static int
 write_port_file(const char *path, const struct hsm_config *cfg,
-    const struct hsm_server *srv)
+    const struct hsm_server *srv, const struct hsm_mgmt *mgmt)
 {
 	char tmp[4096];
 	FILE *f;
@@ -195,6 +207,7 @@ write_port_file(const char *path, const struct hsm_config *cfg,
 	for (i = 0; i < cfg->nlisteners; i++)
 		fprintf(f, "%s %u\n", cfg->listeners[i].addr,
 		    hsm_server_port(srv, i));
+	fprintf(f, "manage %s %u\n", cfg->manage.addr, hsm_mgmt_port(mgmt));
 	ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
 	ok = fclose(f) == 0 && ok;
 	if (!ok || rename(tmp, path) != 0) {
@@ -219,6 +232,38 @@ log_listeners(const struct hsm_config *cfg, const struct hsm_server *srv)
 	}
 }
 
+/*
+ * jansson's allocator for the whole process: requests carry passwords and
+ * components, and jansson frees their strings without wiping them. Each
+ * block remembers its size in front of it so that free can wipe it.
+ */
+#define WIPE_HDR 16 /* keeps malloc's alignment */
+
+static void *
+wipe_malloc(size_t n)
+{
+	uint8_t *p;
+
+	if (n > SIZE_MAX - WIPE_HDR || (p = malloc(WIPE_HDR + n)) == NULL)
+		return NULL;
+	memcpy(p, &n, sizeof(n));
+	return p + WIPE_HDR;
+}
+
+static void
+wipe_free(void *q)
+{
+	uint8_t *p = q;
+	size_t n;
+
+	if (p == NULL)
+		return;
+	p -= WIPE_HDR;
+	memcpy(&n, p, sizeof(n));
+	tkm_cleanse(p, WIPE_HDR + n);
+	free(p);
+}
+
 static int
 load_config(const struct opts *o, struct hsm_config *cfg)
 {
@@ -240,11 +285,28 @@ load_config(const struct opts *o, struct hsm_config *cfg)
 static int
 run(const struct opts *o, struct hsm_config *cfg)
 {
-	struct hsm_state st = {cfg, o->dir, NULL, 0};
+	struct hsm_state st = {cfg, o->dir, NULL, 0, NULL, NULL};
 	struct hsm_server *srv = NULL;
+	struct hsm_mgmt *mgmt = NULL;
+	struct hsm_dk *dk = NULL;
 	struct tkm_kat_result kat;
+	const char *msg = NULL;
 	int rc, sig;
 
+	/* OpenSSL keeps private-key numbers (the workers' cached SM2 and RSA
+	 * keys) in its secure heap once there is one: locked, excluded
+	 * from core dumps, wiped on free. 2 = works but could not mlock. */
+	switch (CRYPTO_secure_malloc_init(HSM_SECURE_HEAP, 32)) {
+	case 1:
+		break;
+	case 2:
+		hsm_log("warning: OpenSSL secure heap not locked (raise "
+			"RLIMIT_MEMLOCK)");
+		break;
+	default:
+		hsm_log("OpenSSL secure heap unavailable: refusing to start");
+		return TKM_ERR_NOMEM;
+	}
 	if ((rc = tkm_selftest(NULL, NULL, &kat)) != TKM_OK) {
 		hsm_log(
 		    "self-test failed (%u of %u vectors): refusing to start",
@@ -254,36 +316,72 @@ run(const struct opts *o, struct hsm_config *cfg)
 	hsm_log("self-test passed (%u vectors)", kat.run);
 	if ((rc = prepare_dir(o->dir)) != TKM_OK)
 		goto out;
+	if ((rc = hsm_admin_open(o->dir, &st.admin)) != TKM_OK) {
+		hsm_log("admin.db: %s", tkm_strerror(rc));
+		goto out;
+	}
+	if ((rc = hsm_audit_open(o->dir, &st.audit)) != TKM_OK) {
+		hsm_log("audit.db: %s", tkm_strerror(rc));
+		goto out;
+	}
 	if (o->components != NULL) {
-		struct hsm_dk *dk = NULL;
-
 		if ((rc = make_dk(o->components, &dk)) != TKM_OK)
 			goto out;
-		atomic_store(&st.dk, dk);
+	} else {
+		/* A seal that does not open leaves the HSM sealed, not
+		 * stopped: the administrators can still unseal it. */
+		if (hsm_seal_start(o->dir, cfg->seal, &dk, &msg) != TKM_OK)
+			hsm_log("seal %s: %s", hsm_seal_mode_name(cfg->seal),
+			    msg != NULL ? msg : "failed");
+		else if (msg != NULL)
+			hsm_log(
+			    "seal %s: %s", hsm_seal_mode_name(cfg->seal), msg);
 	}
+	atomic_store(&st.dk, dk);
 	if (st.dk == NULL)
 		hsm_log("sealed: no device key, commands that need it answer "
 			"13");
 	atomic_store(&st.authorised, o->authorised);
 	if (o->authorised)
 		hsm_log("authorised state on (--dev-authorised)");
+	/* whitelist.set and time.set outlive a restart (admin.db). */
+	if ((rc = hsm_settings_apply(&st)) != TKM_OK) {
+		hsm_log("settings: %s", tkm_strerror(rc));
+		goto out;
+	}
 	if ((rc = hsm_server_new(&st, &srv)) != TKM_OK)
 		goto out;
 	if ((rc = hsm_server_start(srv)) != TKM_OK)
 		goto out;
 	log_listeners(cfg, srv);
+	if ((rc = hsm_mgmt_start(&st, &cfg->manage, &mgmt)) != TKM_OK) {
+		hsm_log("manage %s:%u: %s", cfg->manage.addr, cfg->manage.port,
+		    tkm_strerror(rc));
+		goto stop;
+	}
+	hsm_log("management on %s port %u (%s)", cfg->manage.addr,
+	    hsm_mgmt_port(mgmt),
+	    cfg->manage.tls_cert[0] != '\0' ? "TLS" : "plain");
 	if (o->port_file != NULL &&
-	    (rc = write_port_file(o->port_file, cfg, srv)) != TKM_OK) {
+	    (rc = write_port_file(o->port_file, cfg, srv, mgmt)) != TKM_OK) {
 		hsm_log("%s: cannot write the port file", o->port_file);
-		kill(getpid(), SIGTERM); /* hsm_server_wait() then returns */
-		(void)hsm_server_wait(srv);
-		goto out;
+		goto stop;
 	}
 	sig = hsm_server_wait(srv);
 	hsm_log("stopping (%s)", sig != 0 ? strsignal(sig) : "worker failed");
 	rc = sig != 0 ? TKM_OK : TKM_ERR_INTERNAL;
+	goto out;
+stop:
+	kill(getpid(), SIGTERM); /* hsm_server_wait() then returns */
+	(void)hsm_server_wait(srv);
 out:
+	hsm_mgmt_stop(mgmt);
 	hsm_server_free(srv);
+	hsm_state_cleanup(&st); /* after every thread that reads it */
+	if (st.audit != NULL)
+		hsm_audit_close(st.audit);
+	if (st.admin != NULL)
+		hsm_admin_close(st.admin);
 	hsm_dk_free(st.dk);
 	return rc;
 }
@@ -305,6 +403,7 @@ main(int argc, char **argv)
 	}
 	if (geteuid() == 0)
 		hsm_log("warning: running as root; a dedicated user is safer");
+	json_set_alloc_funcs(wipe_malloc, wipe_free);
 	/* A client that goes away must not kill the daemon with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
 	if (load_config(&o, &cfg) != TKM_OK)

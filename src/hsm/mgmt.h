@@ -63,6 +63,7 @@ struct hsm_op_ctx {
 	struct hsm_admin *admin;
 	struct hsm_audit *audit;
 	struct hsm_session *s;
+	const char *peer; /* client address "ADDR:PORT", for the audit */
 };
 
 /*
@@ -97,19 +98,40 @@ int hsm_op_admit(const struct hsm_op *op, const struct hsm_op_ctx *c);
 
 /* The server: its own thread and event loop. */
 struct hsm_mgmt;
-struct hsm_mgmt_cfg {
-	char addr[64];
-	unsigned port;      /* 0 = ephemeral */
-	char tls_cert[256]; /* required unless addr is loopback */
-	char tls_key[256];
-};
+/* struct hsm_mgmt_cfg (address, port, TLS files) is in config.h. */
 int hsm_mgmt_start(struct hsm_state *st, const struct hsm_mgmt_cfg *cfg,
     struct hsm_mgmt **out) TKM_MUST_CHECK;
 unsigned hsm_mgmt_port(const struct hsm_mgmt *m);
 void hsm_mgmt_stop(struct hsm_mgmt *m);
 
-/* Run one request object (for the server and for tests without a
- * network): returns the response object (new reference). */
+/*
+ * Run one request object (for the server and for tests without a
+ * network): returns the response object (new reference; NULL only when
+ * out of memory). c->st, c->admin, c->audit and c->peer are the caller's;
+ * c->s is set here:
+ *   1. "session" names a live session: c->s is it (its idle clock
+ *      restarts). A token that is unknown or expired fails every
+ *      operation that is not HSM_OP_PUBLIC with TKM_ERR_PERMISSION; a
+ *      public one then runs with c->s NULL, except login.challenge.
+ *   2. login.challenge without a live session gets a fresh one (no
+ *      roles) in c->s: its handler stores the challenge and its role in
+ *      c->s->challenge / challenge_role. login finds them there, and on
+ *      success adds the role to c->s->roles and clears challenge_role;
+ *      c->s is NULL for login without a live session.
+ *   3. hsm_op_admit(), then the handler.
+ *   4. A session left with no role and no pending challenge (logout of
+ *      its last role, a failed first login) ends, and c->s becomes NULL.
+ *   5. The response carries "session": token whenever c->s is set, so
+ *      login.challenge and login always return the token to keep.
+ *   6. One audit record (hsm_audit_append): actor = the session's roles
+ *      before and after, joined by "+" ("A1+A2"), or c->peer when there
+ *      are none; op; result; the args as JSON without the values of any
+ *      argument whose name contains password, pin, component, secret or
+ *      signature.
+ * Not thread-safe: the sessions are one table, used by the management
+ * thread only (or by one test thread). c->s stays valid until the next
+ * call.
+ */
 json_t *hsm_mgmt_handle(struct hsm_op_ctx *c, json_t *req);
 
 #endif

@@ -58,8 +58,9 @@ struct conn {
 	const struct hsm_listener_cfg *l;
 	struct bufferevent *bev;
 	struct tkm_framer fr;
-	int ip_ok;   /* peer on the listener's IP whitelist */
-	int closing; /* peer half-closed: close once the answers are out */
+	int ip_ok;     /* peer on the listener's IP whitelist */
+	char peer[64]; /* "ADDR:PORT", for the audit of refusals */
+	int closing;   /* peer half-closed: close once the answers are out */
 };
 
 /* What a listener's accept callback needs. */
@@ -133,8 +134,9 @@ conn_answer(struct conn *c, const uint8_t *frame, size_t len, int rc)
 	struct tkm_wr wr;
 
 	tkm_wr_init(&wr, c->w->out, OUT_CAP);
+	c->w->hw.peer = c->peer;
 	if (!c->ip_ok)
-		hsm_answer_error(c->l, frame, len, TKM_ERR_IP, &wr);
+		hsm_refuse(&c->w->hw, c->l, frame, len, TKM_ERR_IP, &wr);
 	else if (rc == TKM_ERR_FRAME_LEN)
 		hsm_answer_error(c->l, frame, len, rc, &wr);
 	else
@@ -222,6 +224,24 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 	conn_free(c);
 }
 
+/* "ADDR:PORT" ("[ADDR6]:PORT") of a client, or "?" if not IP. */
+static void
+peer_name(const struct sockaddr *sa, char *out, size_t cap)
+{
+	const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+	char a[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET &&
+	    inet_ntop(AF_INET, &s4->sin_addr, a, sizeof(a)) != NULL)
+		snprintf(out, cap, "%s:%u", a, ntohs(s4->sin_port));
+	else if (sa->sa_family == AF_INET6 &&
+		 inet_ntop(AF_INET6, &s6->sin6_addr, a, sizeof(a)) != NULL)
+		snprintf(out, cap, "[%s]:%u", a, ntohs(s6->sin6_port));
+	else
+		snprintf(out, cap, "?");
+}
+
 static void
 on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
@@ -252,7 +272,9 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	c->w = w;
 	c->l = r->l;
-	c->ip_ok = hsm_listener_allows_addr(r->l, sa);
+	c->ip_ok =
+	    hsm_listener_allows_addr(hsm_listener_live(w->srv->st, r->l), sa);
+	peer_name(sa, c->peer, sizeof(c->peer));
 	LIST_INSERT_HEAD(&w->conns, c, link);
 	w->nconns++;
 	bufferevent_setcb(c->bev, conn_read, conn_write, conn_event, c);

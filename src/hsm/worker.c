@@ -6,6 +6,7 @@
 
 #include "hsm.h"
 #include "keys.h"
+#include "server.h"
 
 int
 hsm_worker_init(struct hsm_worker *w, struct hsm_state *st)
@@ -16,8 +17,8 @@ hsm_worker_init(struct hsm_worker *w, struct hsm_state *st)
 	w->st = st;
 	if ((rc = hsm_keys_new(&w->keys)) != TKM_OK)
 		goto out;
-	/* Sealed: no store yet; commands that need DK are refused before
-	 * their handler runs (dispatch.c). */
+	/* Sealed: no store yet; hsm_worker_ks() opens it after an unseal,
+	 * and commands that need DK are refused until then (dispatch.c). */
 	if (st->dk != NULL &&
 	    (rc = hsm_keystore_open(st->dir, st->dk, &w->ks)) != TKM_OK)
 		goto out;
@@ -34,4 +35,24 @@ hsm_worker_cleanup(struct hsm_worker *w)
 	hsm_keys_free(w->keys);
 	w->ks = NULL;
 	w->keys = NULL;
+}
+
+struct hsm_keystore *
+hsm_worker_ks(struct hsm_worker *w)
+{
+	struct hsm_dk *dk;
+	int rc;
+
+	/* Sealed is sealed, whatever the worker opened before. */
+	if ((dk = atomic_load(&w->st->dk)) == NULL)
+		return NULL;
+	if (w->ks != NULL)
+		return w->ks;
+	/* DK never changes once set, so the store may borrow it; zeroise
+	 * (a later issue) must close the workers' stores before freeing DK. */
+	if ((rc = hsm_keystore_open(w->st->dir, dk, &w->ks)) != TKM_OK) {
+		hsm_log("key store: %s", tkm_strerror(rc));
+		w->ks = NULL;
+	}
+	return w->ks;
 }

@@ -6,13 +6,19 @@
         r = h.cmd(b'NC', header=b'ABCD')  # a listener with header=4
         s = h.connect()                   # raw socket to the first listener
         h.kill(); h.start()               # SIGKILL, restart on the same dir
+        r = h.mgmt('status')              # management op: the response dict
+        m = h.mgmt_connect()              # raw socket to the manage port
+        p = h.console('status')           # `tkms hsm status --port ...`
 
 The daemon is $TKMS_BUILD/tkms-hsmd, run in a temporary directory with the
 development components below (unless sealed=True) on ephemeral ports
-(tests put port 0 in their listen lines; without one, 127.0.0.1:0). Leaving the block sends SIGTERM and fails if
+(tests put port 0 in their listen lines; without one, 127.0.0.1:0; the
+management port likewise: `manage 127.0.0.1:0` unless the test gives a
+manage line). Leaving the block sends SIGTERM and fails if
 the daemon exited non-zero or its stderr holds a sanitizer report.
 Debian's /usr/bin/python3, standard library only.
 """
+import json
 import os
 import shutil
 import signal
@@ -56,6 +62,18 @@ def recv_exact(sock, n):
     return buf
 
 
+def mgmt_frame(obj):
+    """A management request: LEN (4 bytes, big-endian) || JSON."""
+    body = obj if isinstance(obj, bytes) else json.dumps(obj).encode()
+    return struct.pack('>I', len(body)) + body
+
+
+def read_mgmt(sock):
+    """One management response, decoded."""
+    (n,) = struct.unpack('>I', recv_exact(sock, 4))
+    return json.loads(recv_exact(sock, n))
+
+
 def read_frame(sock):
     """One answer frame from sock, without LEN."""
     (n,) = struct.unpack('>H', recv_exact(sock, 2))
@@ -78,6 +96,8 @@ class Hsm:
         lines = list(config_lines or [])
         if not any(l.split()[:1] == ['listen'] for l in lines):
             lines.insert(0, 'listen 127.0.0.1:0')
+        if not any(l.split()[:1] == ['manage'] for l in lines):
+            lines.append('manage 127.0.0.1:0')
         self.config = os.path.join(self.tmp, 'hsmd.conf')
         with open(self.config, 'w') as f:
             f.write('\n'.join(lines) + '\n')
@@ -85,6 +105,9 @@ class Hsm:
         self.stderr_path = None
         self.runs = 0
         self.listeners = []  # [(addr, port)]
+        self.manage = None   # (addr, port) of the management listener
+        self.session = None  # token of h.mgmt()'s session
+        self.session_file = os.path.join(self.tmp, 'tkms-session')
         self._socks = {}
 
     # --- life cycle ----------------------------------------------------
@@ -138,9 +161,15 @@ class Hsm:
                                % (self.port_file, START_TIMEOUT,
                                   self.stderr()))
             time.sleep(0.02)
+        self.listeners, self.manage = [], None
         with open(self.port_file) as f:
-            self.listeners = [(a, int(p)) for a, p in
-                              (line.split() for line in f if line.strip())]
+            for line in f:
+                w = line.split()
+                if w[:1] == ['manage']:
+                    self.manage = (w[1], int(w[2]))
+                elif w:
+                    self.listeners.append((w[0], int(w[1])))
+        self.session = None
         return self
 
     def stderr(self):
@@ -204,7 +233,9 @@ class Hsm:
     def _sock(self, listener):
         s = self._socks.get(listener)
         if s is None:
-            s = self._socks[listener] = self.connect(listener)
+            s = self._socks[listener] = (
+                self.mgmt_connect() if listener == 'manage'
+                else self.connect(listener))
         return s
 
     def cmd(self, payload, header=b'12345678', listener=0):
@@ -225,6 +256,40 @@ class Hsm:
             raise HsmError('header not echoed: sent %r, got %r'
                            % (header, answer[:len(header)]))
         return answer[len(header):]
+
+    # --- the management port -------------------------------------------
+    @property
+    def manage_port(self):
+        return self.manage[1]
+
+    def mgmt_connect(self, timeout=IO_TIMEOUT):
+        """A new raw socket to the management listener."""
+        return socket.create_connection(self.manage, timeout=timeout)
+
+    def mgmt(self, op, args=None, session=None):
+        """Run one management op on a kept connection; returns the
+        response as a dict. session: a token, or None for the one the
+        last response named (h.session), or '' for none."""
+        if session is None:
+            session = self.session
+        req = {'op': op, 'args': args or {}}
+        if session:
+            req['session'] = session
+        s = self._sock('manage')
+        s.sendall(mgmt_frame(req))
+        r = read_mgmt(s)
+        self.session = r.get('session')
+        return r
+
+    def console(self, *args, timeout=60, stdin=None):
+        """`tkms hsm ARGS... --port MANAGE --session FILE`: the console,
+        with the session kept in the test's directory."""
+        argv = ['hsm'] + list(args) + [
+            '--host', self.manage[0], '--port', str(self.manage[1]),
+            '--session', self.session_file]
+        return subprocess.run([os.path.join(BUILD, 'tkms')] + argv,
+                              input=stdin, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout)
 
     def tkms(self, *args, timeout=30):
         """Run the tkms command line; returns the CompletedProcess."""
