@@ -700,18 +700,20 @@ conn_refill(struct worker *w, struct conn *c)
 static void
 pace(struct worker *w, uint64_t now)
 {
-	struct conn *c;
+	struct conn *c, *room;
 	size_t tried;
 
 	while (w->next_due <= now) {
-		for (tried = 0; tried < w->nconn; tried++) {
+		room = NULL;
+		for (tried = 0; tried < w->nconn && room == NULL; tried++) {
 			c = &w->conns[w->rr];
 			w->rr = (w->rr + 1) % w->nconn;
 			if (!c->dead && c->count < w->o->depth)
-				break;
+				room = c;
 		}
-		if (tried == w->nconn)
+		if (room == NULL)
 			return; /* all full: late, and the latency shows it */
+		c = room;
 		conn_queue(w, c, w->next_due);
 		conn_flush(w, c);
 		w->next_due += w->interval;

@@ -207,7 +207,8 @@ field(const char *s, char *buf, size_t cap)
 		return "";
 	if (strlen(s) < cap)
 		return s;
-	snprintf(buf, cap, "%s", s);
+	memcpy(buf, s, cap - 1); /* truncation is the point here */
+	buf[cap - 1] = '\0';
 	return buf;
 }
 

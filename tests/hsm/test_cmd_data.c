@@ -58,7 +58,8 @@ lmk(struct hsmtest *t, int alg, const char *type, const char *keyhex)
 	assert_int_equal(
 	    hsm_dk_lmk_encrypt(t->st.dk, alg, type, k, n, ct), TKM_OK);
 	p = alg == TKM_SM4 ? "S" : n == 16 ? "X" : n == 24 ? "Y" : "";
-	snprintf(s, BIG, "%s%s", p, hex(ct, n));
+	memcpy(s, p, strlen(p));
+	tkm_hex_encode(ct, n, s + strlen(p));
 	return s;
 }
 
