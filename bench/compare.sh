@@ -58,7 +58,7 @@ C3=0F0E0D0C0B0A09080706050403020100
 start_hsmd() {
 	local d=$tmp/$1 i
 	mkdir -p "$d"
-	echo 'listen 127.0.0.1:0' >"$d/conf"
+	printf 'listen 127.0.0.1:0\nmanage 127.0.0.1:0\n' >"$d/conf"
 	"$build/tkms-hsmd" --dir "$d/hsm" --config "$d/conf" \
 		--workers "$cores" --port-file "$d/ports" \
 		--dev-components "$C1,$C2,$C3" --dev-authorised \
