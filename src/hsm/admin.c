@@ -28,11 +28,11 @@
 
 #include "admin.h"
 #include "mgmt.h"
+#include "db.h"
 #include "tkm/crypto.h"
 #include "tkm/mem.h"
 
 #define SCHEMA_VERSION 1
-#define BUSY_MS        10000
 #define DB_NAME        "admin.db"
 
 /* Password hashing: the interactive cost of RFC 9106 §4 scaled to a
@@ -125,14 +125,6 @@ password_ok(const char *pw)
 	return n >= HSM_PASSWORD_MIN && n <= HSM_PASSWORD_MAX;
 }
 
-static int
-exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
-		   ? TKM_OK
-		   : TKM_ERR_IO;
-}
-
 /* A prepared statement, reset, for one use under the mutex. */
 static sqlite3_stmt *
 stmt(struct hsm_admin *a, int which)
@@ -155,100 +147,34 @@ step_done(sqlite3_stmt *s)
 /* --- opening ------------------------------------------------------------ */
 
 static int
-user_version(sqlite3 *db, int *ver)
-{
-	sqlite3_stmt *s = NULL;
-	int rc = TKM_ERR_IO;
-
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) ==
-		SQLITE_OK &&
-	    sqlite3_step(s) == SQLITE_ROW) {
-		*ver = sqlite3_column_int(s, 0);
-		rc = TKM_OK;
-	}
-	sqlite3_finalize(s);
-	return rc;
-}
-
-/* The lock-out promise depends on durable writes: check WAL took. */
-static int
-set_wal(sqlite3 *db)
-{
-	sqlite3_stmt *s = NULL;
-	const unsigned char *mode;
-	int rc = TKM_ERR_IO;
-
-	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &s, NULL) ==
-		SQLITE_OK &&
-	    sqlite3_step(s) == SQLITE_ROW &&
-	    (mode = sqlite3_column_text(s, 0)) != NULL &&
-	    strcmp((const char *)mode, "wal") == 0)
-		rc = TKM_OK;
-	sqlite3_finalize(s);
-	return rc;
-}
-
-static int
 init_db(sqlite3 *db)
 {
 	int rc, ver = 0;
 
-	if ((rc = exec(db, "BEGIN IMMEDIATE")) != TKM_OK)
+	if ((rc = hsm_db_exec(db, "BEGIN IMMEDIATE")) != TKM_OK)
 		return rc;
-	if ((rc = user_version(db, &ver)) != TKM_OK)
+	if ((rc = hsm_db_user_version(db, &ver)) != TKM_OK)
 		goto out;
 	rc = TKM_ERR_IO;
 	if (ver > SCHEMA_VERSION)
 		goto out; /* written by a newer tkms-hsmd */
-	if (ver == 0 && exec(db, schema_sql) != TKM_OK)
+	if (ver == 0 && hsm_db_exec(db, schema_sql) != TKM_OK)
 		goto out;
-	rc = exec(db, "COMMIT");
+	rc = hsm_db_exec(db, "COMMIT");
 out:
 	if (rc != TKM_OK)
-		(void)exec(db, "ROLLBACK");
-	return rc;
-}
-
-/* Create the file ourselves, owner-only (SQLite's -wal and -shm copy its
- * mode), and sync the directory entry of a new one. */
-static int
-create_file(const char *dir, const char *path)
-{
-	int fd, rc = TKM_OK;
-
-	fd = open(
-	    path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return errno == EEXIST ? TKM_OK : TKM_ERR_IO;
-	if (fsync(fd) != 0)
-		rc = TKM_ERR_IO;
-	close(fd);
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return TKM_ERR_IO;
-	if (fsync(fd) != 0)
-		rc = TKM_ERR_IO;
-	close(fd);
+		sqlite3_exec(
+		    db, "ROLLBACK", NULL, NULL, NULL); /* rc says why */
 	return rc;
 }
 
 static int
 open_db(struct hsm_admin *a, const char *dir)
 {
-	char path[4096];
 	size_t i;
-	int n, rc;
+	int rc;
 
-	n = snprintf(path, sizeof(path), "%s/%s", dir, DB_NAME);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return TKM_ERR_INPUT;
-	if ((rc = create_file(dir, path)) != TKM_OK)
-		return rc;
-	if (sqlite3_open_v2(path, &a->db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
-		return TKM_ERR_IO;
-	sqlite3_busy_timeout(a->db, BUSY_MS);
-	if ((rc = set_wal(a->db)) != TKM_OK ||
-	    (rc = exec(a->db, "PRAGMA synchronous = FULL")) != TKM_OK ||
+	if ((rc = hsm_db_open(dir, DB_NAME, &a->db)) != TKM_OK ||
 	    (rc = init_db(a->db)) != TKM_OK)
 		return rc;
 	for (i = 0; i < ST_N; i++)

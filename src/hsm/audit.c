@@ -34,11 +34,11 @@
 #include <sqlite3.h>
 
 #include "audit.h"
+#include "db.h"
 #include "tkm/crypto.h"
 #include "tkm/mem.h"
 
 #define DB_NAME     "audit.db"
-#define BUSY_MS     10000
 #define HLEN        HSM_AUDIT_HASH_LEN
 #define FIELD_MAX   4096 /* actor, op, detail: longer is cut */
 #define RATE_SLOTS  128  /* distinct (op, result) pairs rate-limited */
@@ -71,14 +71,6 @@ struct hsm_audit {
 	struct rate rates[RATE_SLOTS + 1]; /* + one for overflow */
 	size_t nrates;
 };
-
-static int
-exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
-		   ? TKM_OK
-		   : TKM_ERR_IO;
-}
 
 static void
 put_be(uint8_t *p, uint64_t v, size_t n)
@@ -147,48 +139,23 @@ load_tail(struct hsm_audit *au)
 	return rc;
 }
 
-/* Owner-only file, created before SQLite opens it (as keystore.c). */
-static int
-create_file(const char *path)
-{
-	int fd;
-
-	fd = open(
-	    path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return errno == EEXIST ? TKM_OK : TKM_ERR_IO;
-	close(fd);
-	return TKM_OK;
-}
-
 int
 hsm_audit_open(const char *dir, struct hsm_audit **out)
 {
 	struct hsm_audit *au;
-	char path[4096];
-	int n, rc;
+	int rc;
 
 	*out = NULL;
-	n = snprintf(path, sizeof(path), "%s/%s", dir, DB_NAME);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return TKM_ERR_INPUT;
-	if ((rc = create_file(path)) != TKM_OK)
-		return rc;
 	if ((au = calloc(1, sizeof(*au))) == NULL)
 		return TKM_ERR_NOMEM;
 	if (pthread_mutex_init(&au->mu, NULL) != 0) {
 		free(au);
 		return TKM_ERR_NOMEM;
 	}
-	rc = TKM_ERR_IO;
-	if (sqlite3_open_v2(path, &au->db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+	if ((rc = hsm_db_open(dir, DB_NAME, &au->db)) != TKM_OK)
 		goto out;
-	if (sqlite3_busy_timeout(au->db, BUSY_MS) != SQLITE_OK ||
-	    exec(au->db, "PRAGMA journal_mode = WAL") != TKM_OK ||
-	    exec(au->db, "PRAGMA synchronous = FULL") != TKM_OK ||
-	    exec(au->db, "PRAGMA trusted_schema = OFF") != TKM_OK ||
-	    exec(au->db, schema_sql) != TKM_OK ||
+	rc = TKM_ERR_IO;
+	if (hsm_db_exec(au->db, schema_sql) != TKM_OK ||
 	    (rc = load_tail(au)) != TKM_OK)
 		goto out;
 	*out = au;

@@ -17,11 +17,11 @@
 #include <sqlite3.h>
 
 #include "keystore.h"
+#include "db.h"
 #include "tkm/crypto.h"
 #include "tkm/mem.h"
 
 #define SCHEMA_VERSION 1
-#define BUSY_MS        10000
 #define DB_NAME        "keys.db"
 
 static const char schema_sql[] = "CREATE TABLE meta ("
@@ -119,30 +119,6 @@ wrap_ctx(int lib, unsigned index, const char *type, struct hsm_wrap_ctx *c)
 	return TKM_OK;
 }
 
-static int
-exec(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
-		   ? TKM_OK
-		   : TKM_ERR_IO;
-}
-
-static int
-user_version(sqlite3 *db, int *ver)
-{
-	sqlite3_stmt *s = NULL;
-	int rc = TKM_ERR_IO;
-
-	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) ==
-		SQLITE_OK &&
-	    sqlite3_step(s) == SQLITE_ROW) {
-		*ver = sqlite3_column_int(s, 0);
-		rc = TKM_OK;
-	}
-	sqlite3_finalize(s);
-	return rc;
-}
-
 /* Remember DK's KCV in a new store; refuse another DK (TKM_ERR_SEALED). */
 static int
 pin_dk(struct hsm_keystore *ks)
@@ -181,24 +157,6 @@ out:
 	return rc;
 }
 
-/* The durability promise depends on WAL: check that SQLite took it. */
-static int
-set_wal(sqlite3 *db)
-{
-	sqlite3_stmt *s = NULL;
-	const unsigned char *mode;
-	int rc = TKM_ERR_IO;
-
-	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &s, NULL) ==
-		SQLITE_OK &&
-	    sqlite3_step(s) == SQLITE_ROW &&
-	    (mode = sqlite3_column_text(s, 0)) != NULL &&
-	    strcmp((const char *)mode, "wal") == 0)
-		rc = TKM_OK;
-	sqlite3_finalize(s);
-	return rc;
-}
-
 /* Create the schema or check its version, and pin DK, in one transaction
  * (workers may open a new store at the same time). */
 static int
@@ -206,47 +164,22 @@ init_db(struct hsm_keystore *ks)
 {
 	int rc, ver = 0;
 
-	if ((rc = exec(ks->db, "BEGIN IMMEDIATE")) != TKM_OK)
+	if ((rc = hsm_db_exec(ks->db, "BEGIN IMMEDIATE")) != TKM_OK)
 		return rc;
-	if ((rc = user_version(ks->db, &ver)) != TKM_OK)
+	if ((rc = hsm_db_user_version(ks->db, &ver)) != TKM_OK)
 		goto out;
 	rc = TKM_ERR_IO;
 	if (ver > SCHEMA_VERSION)
 		goto out; /* written by a newer tkms-hsmd */
-	if (ver == 0 && exec(ks->db, schema_sql) != TKM_OK)
+	if (ver == 0 && hsm_db_exec(ks->db, schema_sql) != TKM_OK)
 		goto out;
 	if ((rc = pin_dk(ks)) != TKM_OK)
 		goto out;
-	rc = exec(ks->db, "COMMIT");
+	rc = hsm_db_exec(ks->db, "COMMIT");
 out:
 	if (rc != TKM_OK)
-		(void)exec(ks->db, "ROLLBACK");
-	return rc;
-}
-
-/*
- * Create the file ourselves so that it (and, after it, SQLite's -wal and
- * -shm files, which copy its mode) is readable by the owner only. A new
- * file's directory entry is synced, so that a crash cannot lose the store
- * a first acknowledged key went into.
- */
-static int
-create_file(const char *dir, const char *path)
-{
-	int fd, rc = TKM_OK;
-
-	fd = open(
-	    path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0)
-		return errno == EEXIST ? TKM_OK : TKM_ERR_IO;
-	if (fsync(fd) != 0)
-		rc = TKM_ERR_IO;
-	close(fd);
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return TKM_ERR_IO;
-	if (fsync(fd) != 0)
-		rc = TKM_ERR_IO;
-	close(fd);
+		sqlite3_exec(
+		    ks->db, "ROLLBACK", NULL, NULL, NULL); /* rc says why */
 	return rc;
 }
 
@@ -255,28 +188,14 @@ hsm_keystore_open(
     const char *dir, const struct hsm_dk *dk, struct hsm_keystore **out)
 {
 	struct hsm_keystore *ks;
-	char path[4096];
 	size_t i;
-	int n, rc;
+	int rc;
 
 	*out = NULL;
-	n = snprintf(path, sizeof(path), "%s/%s", dir, DB_NAME);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return TKM_ERR_INPUT;
-	if ((rc = create_file(dir, path)) != TKM_OK)
-		return rc;
 	if ((ks = calloc(1, sizeof(*ks))) == NULL)
 		return TKM_ERR_NOMEM;
 	ks->dk = dk;
-	rc = TKM_ERR_IO;
-	if (sqlite3_open_v2(path, &ks->db,
-		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
-		goto out;
-	if (sqlite3_busy_timeout(ks->db, BUSY_MS) != SQLITE_OK ||
-	    set_wal(ks->db) != TKM_OK ||
-	    exec(ks->db, "PRAGMA synchronous = FULL") != TKM_OK ||
-	    exec(ks->db, "PRAGMA secure_delete = ON") != TKM_OK ||
-	    exec(ks->db, "PRAGMA trusted_schema = OFF") != TKM_OK)
+	if ((rc = hsm_db_open(dir, DB_NAME, &ks->db)) != TKM_OK)
 		goto out;
 	if ((rc = init_db(ks)) != TKM_OK)
 		goto out;
