@@ -225,4 +225,40 @@ hsmtest_free(struct hsmtest *t)
 	free(t);
 }
 
+/* --- text helpers for building requests ------------------------------- */
+
+#define HSMTEST_STR 4096 /* each ring buffer; hex of up to 2047 bytes */
+
+/* A ring of result buffers, so that several can be used in one
+ * expression (a request built from a few hex fields). */
+static inline char *
+hsmtest_strbuf(void)
+{
+	static char bufs[16][HSMTEST_STR];
+	static unsigned i;
+
+	return bufs[i++ % 16];
+}
+
+/* n bytes as upper-case hex, in a ring buffer. */
+static inline const char *
+hsmtest_hex(const uint8_t *p, size_t n)
+{
+	char *s = hsmtest_strbuf();
+
+	assert_true(2 * n < HSMTEST_STR);
+	tkm_hex_encode(p, n, s);
+	return s;
+}
+
+/* Hex text (must be valid) into out; its byte length. */
+static inline size_t
+hsmtest_unhex(const char *s, uint8_t *out, size_t cap)
+{
+	size_t n;
+
+	assert_int_equal(tkm_hex_decode(s, strlen(s), out, cap, &n), TKM_OK);
+	return n;
+}
+
 #endif

@@ -19,40 +19,12 @@
 
 #define BIG 4096
 
-static char *
-strbuf(void)
-{
-	static char bufs[8][BIG];
-	static unsigned i;
-
-	return bufs[i++ % NELEM(bufs)];
-}
-
-static const char *
-hex(const uint8_t *p, size_t n)
-{
-	char *s = strbuf();
-
-	assert_true(2 * n < BIG);
-	tkm_hex_encode(p, n, s);
-	return s;
-}
-
-static size_t
-unhex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n;
-
-	assert_int_equal(tkm_hex_decode(s, strlen(s), out, cap, &n), TKM_OK);
-	return n;
-}
-
 static const char *
 lmk(struct hsmtest *t, int alg, const char *type, const char *keyhex)
 {
 	uint8_t k[24], ct[24];
-	size_t n = unhex(keyhex, k, sizeof(k));
-	char *s = strbuf();
+	size_t n = hsmtest_unhex(keyhex, k, sizeof(k));
+	char *s = hsmtest_strbuf();
 	const char *p;
 
 	assert_int_equal(
@@ -72,7 +44,7 @@ put(struct hsmtest *t, int alg, unsigned index, const char *type,
 
 	memset(&key, 0, sizeof(key));
 	key.alg = alg;
-	key.len = unhex(keyhex, key.k, sizeof(key.k));
+	key.len = hsmtest_unhex(keyhex, key.k, sizeof(key.k));
 	memcpy(key.type, type, HSM_TYPE_LEN + 1);
 	assert_int_equal(hsm_key_store(&c, &key, index, "test"), TKM_OK);
 }
@@ -92,7 +64,7 @@ static const char *fmt(const char *f, ...)
 static const char *
 fmt(const char *f, ...)
 {
-	char *s = strbuf();
+	char *s = hsmtest_strbuf();
 	va_list ap;
 
 	va_start(ap, f);
@@ -106,7 +78,8 @@ static size_t
 ref_key(int alg, const char *keyhex, const char *f, uint8_t k[24])
 {
 	uint8_t mk[24], fb[40];
-	size_t n = unhex(keyhex, mk, sizeof(mk)), nf = unhex(f, fb, sizeof(fb));
+	size_t n = hsmtest_unhex(keyhex, mk, sizeof(mk)),
+	       nf = hsmtest_unhex(f, fb, sizeof(fb));
 
 	if (nf == 0) {
 		memcpy(k, mk, n);
@@ -142,8 +115,8 @@ test_u1_des_enc_dec(void **state)
 	put(t, TKM_DES, 0x020, "509", K2);
 	/* ECB, no derivation, no pad */
 	kl = ref_key(TKM_DES, K2, "", k);
-	n = unhex("0011223344556677"
-		  "8899AABBCCDDEEFF",
+	n = hsmtest_unhex("0011223344556677"
+			  "8899AABBCCDDEEFF",
 	    d, sizeof(d));
 	assert_int_equal(
 	    tkm_cipher(TKM_DES, TKM_ECB, TKM_ENCRYPT, k, kl, NULL, d, n, ct),
@@ -151,26 +124,29 @@ test_u1_des_enc_dec(void **state)
 	expect(t,
 	    "U1X001509K020000016"
 	    "00112233445566778899AABBCCDDEEFF",
-	    fmt("U200016%s", hex(ct, n)));
-	expect(t, fmt("U1X101509K020000016%s", hex(ct, n)),
+	    fmt("U200016%s", hsmtest_hex(ct, n)));
+	expect(t, fmt("U1X101509K020000016%s", hsmtest_hex(ct, n)),
 	    "U200016"
 	    "00112233445566778899AABBCCDDEEFF");
 	/* CBC, two levels, force 80, lower-case hex in */
 	kl = ref_key(TKM_DES, K2, F1 F2, k);
-	unhex("0102030405060708", iv, sizeof(iv));
-	n = ref_pad(d, unhex("AABBCCDDEE", d, sizeof(d)), TKM_PAD_80, 8);
+	hsmtest_unhex("0102030405060708", iv, sizeof(iv));
+	n = ref_pad(
+	    d, hsmtest_unhex("AABBCCDDEE", d, sizeof(d)), TKM_PAD_80, 8);
 	assert_int_equal(
 	    tkm_cipher(TKM_DES, TKM_CBC, TKM_ENCRYPT, k, kl, iv, d, n, ct),
 	    TKM_OK);
 	expect(t, "U1X002509K0202" F1 F2 "010102030405060708005aabbccddee",
-	    fmt("U200008%s", hex(ct, n)));
+	    fmt("U200008%s", hsmtest_hex(ct, n)));
 	/* decrypt with pad 01 takes the 80 00.. off again */
 	expect(t,
-	    fmt("U1X102509K0202" F1 F2 "010102030405060708008%s", hex(ct, n)),
+	    fmt("U1X102509K0202" F1 F2 "010102030405060708008%s",
+		hsmtest_hex(ct, n)),
 	    "U200005AABBCCDDEE");
 	/* with pad 00 it does not */
 	expect(t,
-	    fmt("U1X102509K0202" F1 F2 "000102030405060708008%s", hex(ct, n)),
+	    fmt("U1X102509K0202" F1 F2 "000102030405060708008%s",
+		hsmtest_hex(ct, n)),
 	    "U200008AABBCCDDEE800000");
 	hsmtest_free(t);
 }
@@ -185,9 +161,9 @@ test_u1_sm4(void **state)
 
 	(void)state;
 	kl = ref_key(TKM_SM4, SM4K, F1, k);
-	unhex("000102030405060708090A0B0C0D0E0F", iv, sizeof(iv));
-	n = ref_pad(
-	    d, unhex("31323334353637383930", d, sizeof(d)), TKM_PAD_ZERO, 16);
+	hsmtest_unhex("000102030405060708090A0B0C0D0E0F", iv, sizeof(iv));
+	n = ref_pad(d, hsmtest_unhex("31323334353637383930", d, sizeof(d)),
+	    TKM_PAD_ZERO, 16);
 	assert_int_equal(
 	    tkm_cipher(TKM_SM4, TKM_CBC, TKM_ENCRYPT, k, kl, iv, d, n, ct),
 	    TKM_OK);
@@ -195,11 +171,11 @@ test_u1_sm4(void **state)
 	    fmt("U1S00200A%s1" F1 "02000102030405060708090A0B0C0D0E0F010"
 		"31323334353637383930",
 		lmk(t, TKM_SM4, "00A", SM4K)),
-	    fmt("U200016%s", hex(ct, n)));
+	    fmt("U200016%s", hsmtest_hex(ct, n)));
 	expect(t,
 	    fmt("U1S10200A%s1" F1 "02000102030405060708090A0B0C0D0E0F016%s",
-		lmk(t, TKM_SM4, "00A", SM4K), hex(ct, n)),
-	    fmt("U200016%s", hex(d, n)));
+		lmk(t, TKM_SM4, "00A", SM4K), hsmtest_hex(ct, n)),
+	    fmt("U200016%s", hsmtest_hex(d, n)));
 	hsmtest_free(t);
 }
 
@@ -218,27 +194,27 @@ test_u1_mac(void **state)
 	put(t, TKM_DES, 0x020, "509", K2);
 	put(t, TKM_SM4, 0x020, "509", SM4K);
 	put(t, TKM_DES, 0x021, "008", K2B);
-	dl = unhex(data, d, sizeof(d));
+	dl = hsmtest_unhex(data, d, sizeof(d));
 	kl = ref_key(TKM_DES, K2, F1, k);
 	(void)kl;
 	assert_int_equal(tkm_mac(TKM_MAC_ALG1, TKM_DES, k, 8, NULL, d, dl,
 			     TKM_PAD_80, m, &n),
 	    TKM_OK);
 	expect(t, fmt("U1X201509K0201" F1 "01011%s", data),
-	    fmt("U2000%02zu%s", n, hex(m, n)));
+	    fmt("U2000%02zu%s", n, hsmtest_hex(m, n)));
 	assert_int_equal(tkm_mac(TKM_MAC_ALG3, TKM_DES, k, 16, NULL, d, dl,
 			     TKM_PAD_80, m, &n),
 	    TKM_OK);
 	expect(t, fmt("U1X301509K0201" F1 "01011%s", data),
-	    fmt("U2000%02zu%s", n, hex(m, n)));
+	    fmt("U2000%02zu%s", n, hsmtest_hex(m, n)));
 	/* with an IV (card challenge), zero padding, a MAC key (008) */
-	unhex("1122334400000000", iv, sizeof(iv));
+	hsmtest_unhex("1122334400000000", iv, sizeof(iv));
 	kl = ref_key(TKM_DES, K2B, "", k);
 	assert_int_equal(tkm_mac(TKM_MAC_ALG3, TKM_DES, k, 16, iv, d, dl,
 			     TKM_PAD_ZERO, m, &n),
 	    TKM_OK);
 	expect(t, fmt("U1X302008K0210021122334400000000011%s", data),
-	    fmt("U2000%02zu%s", n, hex(m, n)));
+	    fmt("U2000%02zu%s", n, hsmtest_hex(m, n)));
 	/* SM4 */
 	memset(iv, 0, sizeof(iv));
 	kl = ref_key(TKM_SM4, SM4K, "", k);
@@ -246,7 +222,7 @@ test_u1_mac(void **state)
 			     TKM_PAD_80, m, &n),
 	    TKM_OK);
 	expect(t, fmt("U1S301509K020001011%s", data),
-	    fmt("U2000%02zu%s", n, hex(m, n)));
+	    fmt("U2000%02zu%s", n, hsmtest_hex(m, n)));
 	hsmtest_free(t);
 }
 
@@ -261,35 +237,39 @@ test_u1_single_and_process(void **state)
 	(void)state;
 	put(t, TKM_DES, 0x020, "509", K2);
 	put(t, TKM_SM4, 0x020, "509", SM4K);
-	n = unhex("00112233445566778899AABBCCDDEEFF", d, sizeof(d));
+	n = hsmtest_unhex("00112233445566778899AABBCCDDEEFF", d, sizeof(d));
 	/* mode 4/5: single DES under the left half */
 	ref_key(TKM_DES, K2, F1, k);
 	assert_int_equal(
 	    tkm_cipher(TKM_DES, TKM_ECB, TKM_ENCRYPT, k, 8, NULL, d, n, ct),
 	    TKM_OK);
-	expect(t, fmt("U1X401509K0201" F1 "00016%s", hex(d, n)),
-	    fmt("U200016%s", hex(ct, n)));
-	expect(t, fmt("U1X501509K0201" F1 "00016%s", hex(ct, n)),
-	    fmt("U200016%s", hex(d, n)));
+	expect(t, fmt("U1X401509K0201" F1 "00016%s", hsmtest_hex(d, n)),
+	    fmt("U200016%s", hsmtest_hex(ct, n)));
+	expect(t, fmt("U1X501509K0201" F1 "00016%s", hsmtest_hex(ct, n)),
+	    fmt("U200016%s", hsmtest_hex(d, n)));
 	/* mode 6/7, DES: process key 3DES(K, P), single DES */
-	unhex("1122334400018000", p, sizeof(p));
+	hsmtest_unhex("1122334400018000", p, sizeof(p));
 	assert_int_equal(tkm_encrypt_block(TKM_DES, k, 16, p, pk), TKM_OK);
 	assert_int_equal(
 	    tkm_cipher(TKM_DES, TKM_ECB, TKM_ENCRYPT, pk, 8, NULL, d, n, ct),
 	    TKM_OK);
-	expect(t, fmt("U1X601509K0201" F1 "112233440001800000016%s", hex(d, n)),
-	    fmt("U200016%s", hex(ct, n)));
 	expect(t,
-	    fmt("U1X701509K0201" F1 "112233440001800000016%s", hex(ct, n)),
-	    fmt("U200016%s", hex(d, n)));
+	    fmt("U1X601509K0201" F1 "112233440001800000016%s",
+		hsmtest_hex(d, n)),
+	    fmt("U200016%s", hsmtest_hex(ct, n)));
+	expect(t,
+	    fmt("U1X701509K0201" F1 "112233440001800000016%s",
+		hsmtest_hex(ct, n)),
+	    fmt("U200016%s", hsmtest_hex(d, n)));
 	/* SM4: process key SM4(K, P || ~P) */
 	ref_key(TKM_SM4, SM4K, "", k);
 	assert_int_equal(tkm_derive(TKM_SM4, k, 16, p, 1, pk), TKM_OK);
 	assert_int_equal(
 	    tkm_cipher(TKM_SM4, TKM_ECB, TKM_ENCRYPT, pk, 16, NULL, d, n, ct),
 	    TKM_OK);
-	expect(t, fmt("U1S601509K0200112233440001800000016%s", hex(d, n)),
-	    fmt("U200016%s", hex(ct, n)));
+	expect(t,
+	    fmt("U1S601509K0200112233440001800000016%s", hsmtest_hex(d, n)),
+	    fmt("U200016%s", hsmtest_hex(ct, n)));
 	hsmtest_free(t);
 }
 
@@ -391,28 +371,28 @@ test_u3_pboc_mac(void **state)
 	assert_int_equal(
 	    tkm_cipher(TKM_DES, TKM_ECB, TKM_ENCRYPT, pk, 16, NULL, pt, n, ct),
 	    TKM_OK);
-	mn = unhex("84D401001C", m, sizeof(m));
+	mn = hsmtest_unhex("84D401001C", m, sizeof(m));
 	memcpy(m + mn, ct, n);
-	unhex("A1B2C3D400000000", iv, sizeof(iv));
+	hsmtest_unhex("A1B2C3D400000000", iv, sizeof(iv));
 	assert_int_equal(tkm_mac(TKM_MAC_ALG3, TKM_DES, pk, 16, iv, m, mn + n,
 			     TKM_PAD_80, mac, &mn),
 	    TKM_OK);
 	expect(t,
 	    "U3X11509K0402" F1 F2 "1K0411" F2 "N"
 	    "A1B2C3D400000000000584D401001C0005",
-	    fmt("U400%s0024%s", hex(mac, 8), hex(ct, n)));
+	    fmt("U400%s0024%s", hsmtest_hex(mac, 8), hsmtest_hex(ct, n)));
 	/* the ciphertext in the middle of the MAC-fill (offset 2) */
-	mn = unhex("84D4", m, sizeof(m));
+	mn = hsmtest_unhex("84D4", m, sizeof(m));
 	memcpy(m + mn, ct, n);
 	mn += n;
-	mn += unhex("01001C", m + mn, sizeof(m) - mn);
+	mn += hsmtest_unhex("01001C", m + mn, sizeof(m) - mn);
 	assert_int_equal(tkm_mac(TKM_MAC_ALG3, TKM_DES, pk, 16, iv, m, mn,
 			     TKM_PAD_80, mac, &mn),
 	    TKM_OK);
 	expect(t,
 	    "U3X11509K0402" F1 F2 "1K0411" F2 "N"
 	    "A1B2C3D400000000000584D401001C0002",
-	    fmt("U400%s0024%s", hex(mac, 8), hex(ct, n)));
+	    fmt("U400%s0024%s", hsmtest_hex(mac, 8), hsmtest_hex(ct, n)));
 	hsmtest_free(t);
 }
 
@@ -431,17 +411,17 @@ test_u3_tk_cbc(void **state)
 	ref_key(TKM_DES, K2B, "", tk);
 	memcpy(pt, ek, 16);
 	n = ref_pad(pt, 16, TKM_PAD_80, 8);
-	unhex("0001020304050607", iv, sizeof(iv));
+	hsmtest_unhex("0001020304050607", iv, sizeof(iv));
 	assert_int_equal(
 	    tkm_cipher(TKM_DES, TKM_CBC, TKM_ENCRYPT, tk, 16, iv, pt, n, ct),
 	    TKM_OK);
 	expect(t, "U3X00509K0401" F1 "0K000N0001020304050607",
-	    fmt("U4000024%s", hex(ct, n)));
+	    fmt("U4000024%s", hsmtest_hex(ct, n)));
 	/* the TK as a cryptogram */
 	expect(t,
 	    fmt("U3X00509K0401" F1 "0%sN0001020304050607",
 		lmk(t, TKM_DES, "000", K2B)),
-	    fmt("U4000024%s", hex(ct, n)));
+	    fmt("U4000024%s", hsmtest_hex(ct, n)));
 	hsmtest_free(t);
 }
 
@@ -458,15 +438,15 @@ test_u3_sm4_fill_process(void **state)
 	put(t, TKM_SM4, 0x041, "309", K2B);
 	ref_key(TKM_SM4, SM4K, F1, ek);
 	ref_key(TKM_SM4, K2B, F1, pk);
-	unhex("0000000000000102", p, sizeof(p));
+	hsmtest_unhex("0000000000000102", p, sizeof(p));
 	assert_int_equal(tkm_derive(TKM_SM4, pk, 16, p, 1, pp), TKM_OK);
 	memcpy(pt, ek, 16);
-	n = 16 + unhex("0102030405060708090A0B0C0D0E0F10", pt + 16, 16);
+	n = 16 + hsmtest_unhex("0102030405060708090A0B0C0D0E0F10", pt + 16, 16);
 	assert_int_equal(
 	    tkm_cipher(TKM_SM4, TKM_ECB, TKM_ENCRYPT, pp, 16, NULL, pt, n, ct),
 	    TKM_OK);
 	memcpy(m, ct, n);
-	mn = n + unhex("84D4", m + n, 2);
+	mn = n + hsmtest_unhex("84D4", m + n, 2);
 	assert_int_equal(tkm_mac(TKM_MAC_ALG1, TKM_SM4, pp, 16, NULL, m, mn,
 			     TKM_PAD_80, mac, &mn),
 	    TKM_OK);
@@ -474,7 +454,7 @@ test_u3_sm4_fill_process(void **state)
 	    "U3S12109K0401" F1 "1K0411" F1 "Y0000000000000102"
 	    "00100102030405060708090A0B0C0D0E0F10"
 	    "00000000000000000000000000000000000284D40000",
-	    fmt("U400%s0032%s", hex(mac, 8), hex(ct, n)));
+	    fmt("U400%s0032%s", hsmtest_hex(mac, 8), hsmtest_hex(ct, n)));
 	hsmtest_free(t);
 }
 
@@ -549,7 +529,7 @@ test_uy_translate(void **state)
 	/* DES, ECB: stored 509 with derivation -> 00A cryptogram */
 	ref_key(TKM_DES, K2, F1, sk);
 	ref_key(TKM_DES, K2B, "", dk);
-	n = unhex("00112233445566778899AABBCCDDEEFF", d, sizeof(d));
+	n = hsmtest_unhex("00112233445566778899AABBCCDDEEFF", d, sizeof(d));
 	assert_int_equal(
 	    tkm_cipher(TKM_DES, TKM_ECB, TKM_ENCRYPT, sk, 16, NULL, d, n, ct),
 	    TKM_OK);
@@ -558,15 +538,15 @@ test_uy_translate(void **state)
 	    TKM_OK);
 	expect(t,
 	    fmt("UYX509K0301" F1 "00A%s001016%s", lmk(t, TKM_DES, "00A", K2B),
-		hex(ct, n)),
-	    fmt("UZ00016%s", hex(out, n)));
+		hsmtest_hex(ct, n)),
+	    fmt("UZ00016%s", hsmtest_hex(out, n)));
 	/* SM4, CBC with two IVs, both sides derived */
 	ref_key(TKM_SM4, SM4K, F1, sk);
 	ref_key(TKM_SM4, SM4K, F2 F1, dk);
-	unhex("000102030405060708090A0B0C0D0E0F", siv, sizeof(siv));
-	unhex("F0E0D0C0B0A090807060504030201000", div, sizeof(div));
-	n = unhex("00112233445566778899AABBCCDDEEFF"
-		  "0102030405060708090A0B0C0D0E0F10",
+	hsmtest_unhex("000102030405060708090A0B0C0D0E0F", siv, sizeof(siv));
+	hsmtest_unhex("F0E0D0C0B0A090807060504030201000", div, sizeof(div));
+	n = hsmtest_unhex("00112233445566778899AABBCCDDEEFF"
+			  "0102030405060708090A0B0C0D0E0F10",
 	    d, sizeof(d));
 	assert_int_equal(
 	    tkm_cipher(TKM_SM4, TKM_CBC, TKM_ENCRYPT, sk, 16, siv, d, n, ct),
@@ -578,8 +558,8 @@ test_uy_translate(void **state)
 	    fmt("UYS509K0301" F1 "509K0302" F2 F1
 		"02000102030405060708090A0B0C0D0E0F"
 		"F0E0D0C0B0A090807060504030201000032%s",
-		hex(ct, n)),
-	    fmt("UZ00032%s", hex(out, n)));
+		hsmtest_hex(ct, n)),
+	    fmt("UZ00032%s", hsmtest_hex(out, n)));
 	hsmtest_free(t);
 }
 

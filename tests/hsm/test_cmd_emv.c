@@ -25,46 +25,18 @@
 
 #define IMK2 "0123456789ABCDEFFEDCBA9876543210"
 
-static char *
-strbuf(void)
-{
-	static char bufs[8][512];
-	static unsigned i;
-
-	return bufs[i++ % NELEM(bufs)];
-}
-
-static const char *
-hex(const uint8_t *p, size_t n)
-{
-	char *s = strbuf();
-
-	assert_true(2 * n < 512);
-	tkm_hex_encode(p, n, s);
-	return s;
-}
-
-static size_t
-unhex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n;
-
-	assert_int_equal(tkm_hex_decode(s, strlen(s), out, cap, &n), TKM_OK);
-	return n;
-}
-
 /* The key under the test DK as a key reference: 16H, X/Y/S+hex. */
 static const char *
 lmk(struct hsmtest *t, int alg, const char *type, const uint8_t *k, size_t n)
 {
 	uint8_t ct[24];
-	char *s = strbuf();
+	char *s = hsmtest_strbuf();
 	const char *p;
 
 	assert_int_equal(
 	    hsm_dk_lmk_encrypt(t->st.dk, alg, type, k, n, ct), TKM_OK);
 	p = alg == TKM_SM4 ? "S" : n == 16 ? "X" : n == 24 ? "Y" : "";
-	snprintf(s, 512, "%s%s", p, hex(ct, n));
+	snprintf(s, 512, "%s%s", p, hsmtest_hex(ct, n));
 	return s;
 }
 
@@ -73,7 +45,7 @@ lmkx(struct hsmtest *t, int alg, const char *type, const char *keyhex)
 {
 	uint8_t k[24];
 
-	return lmk(t, alg, type, k, unhex(keyhex, k, sizeof(k)));
+	return lmk(t, alg, type, k, hsmtest_unhex(keyhex, k, sizeof(k)));
 }
 
 static void
@@ -85,7 +57,7 @@ put(struct hsmtest *t, int alg, unsigned index, const char *type,
 
 	memset(&key, 0, sizeof(key));
 	key.alg = alg;
-	key.len = unhex(keyhex, key.k, sizeof(key.k));
+	key.len = hsmtest_unhex(keyhex, key.k, sizeof(key.k));
 	memcpy(key.type, type, HSM_TYPE_LEN + 1);
 	assert_int_equal(hsm_key_store(&c, &key, index, "test"), TKM_OK);
 }
@@ -116,7 +88,7 @@ addx(struct msg *m, const char *h)
 {
 	uint8_t b[512];
 
-	add(m, b, unhex(h, b, sizeof(b)));
+	add(m, b, hsmtest_unhex(h, b, sizeof(b)));
 }
 
 /* Send m; the response must be want (code) followed by the bytes wantx
@@ -126,14 +98,16 @@ expect(
     struct hsmtest *t, const struct msg *m, const char *want, const char *wantx)
 {
 	uint8_t w[64];
-	size_t rlen, wn = unhex(wantx, w, sizeof(w));
+	size_t rlen, wn = hsmtest_unhex(wantx, w, sizeof(w));
 	const char *r = hsmtest_cmdn(t, m->b, m->n, &rlen);
 
 	if (rlen != 4 + wn || memcmp(r, want, 4) != 0 ||
 	    memcmp(r + 4, w, wn) != 0)
-		fail_msg("%s: got %.4s + %s, want %s + %s", hex(m->b, m->n), r,
-		    hex((const uint8_t *)r + 4, rlen > 4 ? rlen - 4 : 0), want,
-		    wantx);
+		fail_msg("%s: got %.4s + %s, want %s + %s",
+		    hsmtest_hex(m->b, m->n), r,
+		    hsmtest_hex(
+			(const uint8_t *)r + 4, rlen > 4 ? rlen - 4 : 0),
+		    want, wantx);
 }
 
 static void
@@ -183,7 +157,7 @@ test_kw_pboc_vector(void **state)
 	struct msg m;
 
 	(void)state;
-	unhex(PBOC_IMK, imk, sizeof(imk));
+	hsmtest_unhex(PBOC_IMK, imk, sizeof(imk));
 	tkm_des_parity_set(imk, sizeof(imk));
 	put(t, TKM_DES, 0x001, "109", PBOC_IMK);
 	/* verify + ARPC method 1: public.txt pboc.arpc1 */
@@ -240,9 +214,9 @@ ref_sk(int scheme, const char *f, const char *pan, const char *psn,
     uint8_t sk[16])
 {
 	uint8_t mk[16], imk[16], icc[16], fb[40], r[8] = {0};
-	size_t nf = unhex(f, fb, sizeof(fb)) / 8;
+	size_t nf = hsmtest_unhex(f, fb, sizeof(fb)) / 8;
 
-	unhex(IMK2, mk, sizeof(mk));
+	hsmtest_unhex(IMK2, mk, sizeof(mk));
 	assert_int_equal(tkm_derive(TKM_DES, mk, 16, fb, nf, imk), TKM_OK);
 	if (scheme == 1)
 		assert_int_equal(
@@ -291,7 +265,7 @@ test_kw_csk_arpc2(void **state)
 	add(&m, csu, 4);
 	adds(&m, "0002");
 	add(&m, prop, 2);
-	expect(t, &m, "KX00", hex(arpc, 4));
+	expect(t, &m, "KX00", hsmtest_hex(arpc, 4));
 	/* ARPC method 2 only (mode 4), no proprietary data */
 	assert_int_equal(tkm_emv_arpc2(sk, ac, csu, NULL, 0, arpc), TKM_OK);
 	memset(&m, 0, sizeof(m));
@@ -302,7 +276,7 @@ test_kw_csk_arpc2(void **state)
 	add(&m, ac, 8);
 	add(&m, csu, 4);
 	adds(&m, "0000");
-	expect(t, &m, "KX00", hex(arpc, 4));
+	expect(t, &m, "KX00", hsmtest_hex(arpc, 4));
 	hsmtest_free(t);
 }
 
@@ -320,7 +294,7 @@ test_kw_tree_a(void **state)
 
 	(void)state;
 	put(t, TKM_DES, 0x004, "109", IMK2);
-	unhex("00112233445566778899AABBCCDDEEFF", iv, sizeof(iv));
+	hsmtest_unhex("00112233445566778899AABBCCDDEEFF", iv, sizeof(iv));
 	for (bh = 0; bh < 2; bh++)
 		for (bin = 0; bin < 2; bin++) {
 			ref_sk(0, "5810FF0000000000", "45123456789012", "34",
@@ -346,7 +320,7 @@ test_kw_tree_a(void **state)
 			adds(&m, ";");
 			add(&m, ac, 8);
 			add(&m, arc, 2);
-			expect(t, &m, "KX00", hex(arpc, 8));
+			expect(t, &m, "KX00", hsmtest_hex(arpc, 8));
 		}
 	hsmtest_free(t);
 }
@@ -564,8 +538,8 @@ g1_want(struct hsmtest *t, const char *cardhex, const char *seqhex)
 	uint8_t card[16], seq[2], sk[16];
 	size_t i;
 
-	unhex(cardhex, card, sizeof(card));
-	unhex(seqhex, seq, sizeof(seq));
+	hsmtest_unhex(cardhex, card, sizeof(card));
+	hsmtest_unhex(seqhex, seq, sizeof(seq));
 	snprintf(want, sizeof(want), "G200");
 	for (i = 0; i < 4; i++) {
 		assert_int_equal(
@@ -600,22 +574,22 @@ test_g1_derived(void **state)
 
 	(void)state;
 	put(t, TKM_DES, 0x010, "309", IMK2);
-	unhex(IMK2, mk, sizeof(mk));
-	unhex("1122334455667788", d, sizeof(d));
+	hsmtest_unhex(IMK2, mk, sizeof(mk));
+	hsmtest_unhex("1122334455667788", d, sizeof(d));
 	assert_int_equal(tkm_derive(TKM_DES, mk, 16, d, 1, card), TKM_OK);
 	expect_str(t, "G10309K0101122334455667788002A",
-	    g1_want(t, hex(card, 16), "002A"));
+	    g1_want(t, hsmtest_hex(card, 16), "002A"));
 	/* a 24-byte master key derives to a 16-byte card key */
 	put(t, TKM_DES, 0x011, "309", IMK2 "0123456789ABCDEF");
 	{
 		uint8_t mk3[24];
 
-		unhex(IMK2 "0123456789ABCDEF", mk3, sizeof(mk3));
+		hsmtest_unhex(IMK2 "0123456789ABCDEF", mk3, sizeof(mk3));
 		assert_int_equal(
 		    tkm_derive(TKM_DES, mk3, 24, d, 1, card), TKM_OK);
 	}
 	expect_str(t, "G10309K0111122334455667788002A",
-	    g1_want(t, hex(card, 16), "002A"));
+	    g1_want(t, hsmtest_hex(card, 16), "002A"));
 	hsmtest_free(t);
 }
 
@@ -634,13 +608,14 @@ test_g1_key_usable(void **state)
 	r = hsmtest_cmd(t, "G11309K0100001", NULL);
 	assert_memory_equal(r, "G200", 4);
 	snprintf(senc, sizeof(senc), "%.33s", r + 4);
-	unhex(IMK2, card, sizeof(card));
+	hsmtest_unhex(IMK2, card, sizeof(card));
 	assert_int_equal(tkm_scp02_sk(card, TKM_SCP02_ENC, seq, sk), TKM_OK);
 	assert_int_equal(
 	    tkm_cipher(TKM_DES, TKM_ECB, TKM_ENCRYPT, sk, 16, NULL, pt, 8, ct),
 	    TKM_OK);
-	snprintf(req, sizeof(req), "U1X00100A%s000008%s", senc, hex(pt, 8));
-	snprintf(want, sizeof(want), "U200008%s", hex(ct, 8));
+	snprintf(
+	    req, sizeof(req), "U1X00100A%s000008%s", senc, hsmtest_hex(pt, 8));
+	snprintf(want, sizeof(want), "U200008%s", hsmtest_hex(ct, 8));
 	expect_str(t, req, want);
 	hsmtest_free(t);
 }

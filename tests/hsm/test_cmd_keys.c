@@ -19,25 +19,6 @@
 #define CITY  "5810FF0000000000" /* Guangzhou city factor, CJ/T 333 §3.14 */
 #define CARD  "0000000012345678"
 
-static char *
-strbuf(void)
-{
-	static char bufs[16][512];
-	static unsigned i;
-
-	return bufs[i++ % NELEM(bufs)];
-}
-
-static const char *
-hex(const uint8_t *p, size_t n)
-{
-	char *s = strbuf();
-
-	assert_true(2 * n < 512);
-	tkm_hex_encode(p, n, s);
-	return s;
-}
-
 static size_t
 unhex(const char *s, size_t len, uint8_t *out, size_t cap)
 {
@@ -53,7 +34,7 @@ kcv(int alg, const uint8_t *k, size_t n)
 	uint8_t v[TKM_KCV_LEN];
 
 	assert_int_equal(tkm_kcv(alg, k, n, v), TKM_OK);
-	return hex(v, sizeof(v));
+	return hsmtest_hex(v, sizeof(v));
 }
 
 static const char *
@@ -68,7 +49,7 @@ kcvh(int alg, const char *keyhex)
 static const char *
 lower(const char *in)
 {
-	char *s = strbuf();
+	char *s = hsmtest_strbuf();
 	size_t i;
 
 	for (i = 0; in[i] != '\0' && i < 511; i++)
@@ -90,11 +71,11 @@ lmk(struct hsmtest *t, int alg, const char *type, const char *keyhex)
 {
 	uint8_t k[24], ct[24];
 	size_t n = unhex(keyhex, strlen(keyhex), k, sizeof(k));
-	char *s = strbuf();
+	char *s = hsmtest_strbuf();
 
 	assert_int_equal(
 	    hsm_dk_lmk_encrypt(t->st.dk, alg, type, k, n, ct), TKM_OK);
-	snprintf(s, 512, "%s%s", prefix(alg, n), hex(ct, n));
+	snprintf(s, 512, "%s%s", prefix(alg, n), hsmtest_hex(ct, n));
 	return s;
 }
 
@@ -105,12 +86,12 @@ under_tk(int alg, const char *tkhex, const char *keyhex)
 	uint8_t tk[24], k[24], ct[24];
 	size_t tn = unhex(tkhex, strlen(tkhex), tk, sizeof(tk));
 	size_t n = unhex(keyhex, strlen(keyhex), k, sizeof(k));
-	char *s = strbuf();
+	char *s = hsmtest_strbuf();
 
 	assert_int_equal(
 	    tkm_cipher(alg, TKM_ECB, TKM_ENCRYPT, tk, tn, NULL, k, n, ct),
 	    TKM_OK);
-	snprintf(s, 512, "%s%s", prefix(alg, n), hex(ct, n));
+	snprintf(s, 512, "%s%s", prefix(alg, n), hsmtest_hex(ct, n));
 	return s;
 }
 
@@ -170,7 +151,7 @@ put(struct hsmtest *t, int alg, unsigned index, const char *type,
 static const char *
 cat(const char *a, const char *b)
 {
-	char *s = strbuf();
+	char *s = hsmtest_strbuf();
 
 	snprintf(s, 512, "%s%s", a, b);
 	return s;

@@ -55,33 +55,6 @@
 #define IV0      "0000000000000000"
 #define IV0S     "00000000000000000000000000000000"
 
-static char *
-strbuf(void)
-{
-	static char bufs[16][2400];
-	static unsigned i;
-
-	return bufs[i++ % NELEM(bufs)];
-}
-
-static const char *
-hex(const uint8_t *p, size_t n)
-{
-	char *s = strbuf();
-
-	tkm_hex_encode(p, n, s);
-	return s;
-}
-
-static size_t
-unhex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n;
-
-	assert_int_equal(tkm_hex_decode(s, strlen(s), out, cap, &n), TKM_OK);
-	return n;
-}
-
 static void
 put(struct hsmtest *t, int alg, unsigned index, const char *type,
     const char *keyhex)
@@ -91,7 +64,7 @@ put(struct hsmtest *t, int alg, unsigned index, const char *type,
 
 	memset(&key, 0, sizeof(key));
 	key.alg = alg;
-	key.len = unhex(keyhex, key.k, sizeof(key.k));
+	key.len = hsmtest_unhex(keyhex, key.k, sizeof(key.k));
 	memcpy(key.type, type, HSM_TYPE_LEN + 1);
 	assert_int_equal(hsm_key_store(&c, &key, index, "test"), TKM_OK);
 }
@@ -100,8 +73,8 @@ static const char *
 lmk(struct hsmtest *t, int alg, const char *type, const char *keyhex)
 {
 	uint8_t k[24], ct[24];
-	size_t n = unhex(keyhex, k, sizeof(k));
-	char *s = strbuf();
+	size_t n = hsmtest_unhex(keyhex, k, sizeof(k));
+	char *s = hsmtest_strbuf();
 
 	/* Keys under DK have odd parity (A0/A6/NE set it, the DK unwrap
 	 * checks it); the purse vectors' keys do not, and DES ignores it. */
@@ -114,7 +87,7 @@ lmk(struct hsmtest *t, int alg, const char *type, const char *keyhex)
 	    : n == 16      ? "X"
 	    : n == 24      ? "Y"
 			   : "",
-	    hex(ct, n));
+	    hsmtest_hex(ct, n));
 	return s;
 }
 
@@ -131,7 +104,7 @@ struct ub {
 static const char *
 ub(const struct ub *u)
 {
-	char *s = strbuf();
+	char *s = hsmtest_strbuf();
 
 	snprintf(s, 2400, "UB%s%u%u%s%s%s%s%u%s%03zu%s%s%s", u->alg, u->mode,
 	    u->scheme, u->type, u->key, u->deriv, u->pd ? u->pd : "", u->pad,
@@ -143,7 +116,7 @@ ub(const struct ub *u)
 static const char *
 cat_ub(const char *a, const char *b, const char *c)
 {
-	char *s = strbuf();
+	char *s = hsmtest_strbuf();
 
 	snprintf(s, 2400, "%s%s%s", a, b, c);
 	return s;
@@ -153,7 +126,7 @@ cat_ub(const char *a, const char *b, const char *c)
 static const char *
 lower(const char *in)
 {
-	char *s = strbuf();
+	char *s = hsmtest_strbuf();
 	size_t i;
 
 	for (i = 0; in[i] != '\0' && i < 2399; i++)
@@ -200,7 +173,7 @@ check(struct hsmtest *t, struct ub u, const char *want)
 static const char *
 uc(const char *mac)
 {
-	char *s = strbuf();
+	char *s = hsmtest_strbuf();
 
 	snprintf(s, 2400, "UC00%s", mac);
 	return s;
@@ -285,11 +258,11 @@ test_ub_purse_sm4(void **state)
 	check(t, u, uc(PTAC_SM4));
 	/* Load MAC1 with the SM4 session key SM4(DLK, S || ~S). */
 	memset(&txn, 0, sizeof(txn));
-	unhex(DLK, dlk, sizeof(dlk));
-	unhex("11223344", txn.rnd, 4);
-	unhex("00001000", txn.amount, 4);
+	hsmtest_unhex(DLK, dlk, sizeof(dlk));
+	hsmtest_unhex("11223344", txn.rnd, 4);
+	hsmtest_unhex("00001000", txn.amount, 4);
 	txn.type = 1;
-	unhex("001122334455", txn.term, 6);
+	hsmtest_unhex("001122334455", txn.term, 6);
 	assert_int_equal(
 	    tkm_purse_load_sk(TKM_SM4, dlk, &txn, sk, &sklen), TKM_OK);
 	assert_int_equal(
@@ -297,9 +270,9 @@ test_ub_purse_sm4(void **state)
 	u.scheme = 1;
 	u.pd = PD_LOAD;
 	u.data = MAC1_IN;
-	check(t, u, uc(hex(mac, 4)));
+	check(t, u, uc(hsmtest_hex(mac, 4)));
 	u.key = lmk(t, TKM_SM4, "109", DLK);
-	check(t, u, uc(hex(mac, 4)));
+	check(t, u, uc(hsmtest_hex(mac, 4)));
 	hsmtest_free(t);
 }
 
@@ -312,18 +285,19 @@ mac_of(int alg, const char *keyhex, const char *factors, unsigned scheme,
     size_t maclen)
 {
 	uint8_t mk[24], f[40], d[24], k[24], pd[8], iv[16], data[999], m[16];
-	size_t mn = unhex(keyhex, mk, sizeof(mk));
-	size_t fn = unhex(factors, f, sizeof(f)) / 8, dn = 16, kn = 16, ml;
-	size_t len = unhex(datahex, data, sizeof(data));
+	size_t mn = hsmtest_unhex(keyhex, mk, sizeof(mk));
+	size_t fn = hsmtest_unhex(factors, f, sizeof(f)) / 8, dn = 16, kn = 16,
+	       ml;
+	size_t len = hsmtest_unhex(datahex, data, sizeof(data));
 	int ma = TKM_MAC_PBOC;
 
-	unhex(ivhex, iv, sizeof(iv));
+	hsmtest_unhex(ivhex, iv, sizeof(iv));
 	if (fn > 0)
 		assert_int_equal(tkm_derive(alg, mk, mn, f, fn, d), TKM_OK);
 	else
 		memcpy(d, mk, dn = mn);
 	if (pdhex != NULL)
-		unhex(pdhex, pd, sizeof(pd));
+		hsmtest_unhex(pdhex, pd, sizeof(pd));
 	if (scheme == 0) {
 		memcpy(k, d, kn = dn);
 	} else if (scheme == 3 || (scheme == 1 && alg == TKM_SM4)) {
@@ -336,7 +310,7 @@ mac_of(int alg, const char *keyhex, const char *factors, unsigned scheme,
 	}
 	assert_int_equal(
 	    tkm_mac(ma, alg, k, kn, iv, data, len, pad, m, &ml), TKM_OK);
-	return uc(hex(m, maclen));
+	return uc(hsmtest_hex(m, maclen));
 }
 
 static void

@@ -15,44 +15,15 @@
 #define K1    "0123456789ABCDEF"
 #define K3    "0123456789ABCDEFFEDCBA987654321089ABCDEF01234567"
 
-/* Rotating result buffers, so that a few can be used in one expression. */
-static char *
-strbuf(void)
-{
-	static char bufs[8][256];
-	static unsigned i;
-
-	return bufs[i++ % NELEM(bufs)];
-}
-
-static const char *
-hex(const uint8_t *p, size_t n)
-{
-	char *s = strbuf();
-
-	assert_true(2 * n < 256);
-	tkm_hex_encode(p, n, s);
-	return s;
-}
-
-static size_t
-unhex(const char *s, uint8_t *out, size_t cap)
-{
-	size_t n;
-
-	assert_int_equal(tkm_hex_decode(s, strlen(s), out, cap, &n), TKM_OK);
-	return n;
-}
-
 /* KCV of a clear key in hex, by libtkm. */
 static const char *
 kcv(int alg, const char *keyhex)
 {
 	uint8_t k[24], v[TKM_KCV_LEN];
-	size_t n = unhex(keyhex, k, sizeof(k));
+	size_t n = hsmtest_unhex(keyhex, k, sizeof(k));
 
 	assert_int_equal(tkm_kcv(alg, k, n, v), TKM_OK);
-	return hex(v, sizeof(v));
+	return hsmtest_hex(v, sizeof(v));
 }
 
 /* The key reference of a clear key under the test DK: 16H, X/Y/S+hex. */
@@ -60,14 +31,14 @@ static const char *
 lmk(struct hsmtest *t, int alg, const char *type, const char *keyhex)
 {
 	uint8_t k[24], ct[24];
-	size_t n = unhex(keyhex, k, sizeof(k));
-	char *s = strbuf();
+	size_t n = hsmtest_unhex(keyhex, k, sizeof(k));
+	char *s = hsmtest_strbuf();
 	const char *p;
 
 	assert_int_equal(
 	    hsm_dk_lmk_encrypt(t->st.dk, alg, type, k, n, ct), TKM_OK);
 	p = alg == TKM_SM4 ? "S" : n == 16 ? "X" : n == 24 ? "Y" : "";
-	snprintf(s, 256, "%s%s", p, hex(ct, n));
+	snprintf(s, 256, "%s%s", p, hsmtest_hex(ct, n));
 	return s;
 }
 
@@ -81,7 +52,7 @@ put(struct hsmtest *t, int alg, unsigned index, const char *type,
 
 	memset(&key, 0, sizeof(key));
 	key.alg = alg;
-	key.len = unhex(keyhex, key.k, sizeof(key.k));
+	key.len = hsmtest_unhex(keyhex, key.k, sizeof(key.k));
 	memcpy(key.type, type, HSM_TYPE_LEN + 1);
 	assert_int_equal(hsm_key_store(&c, &key, index, "test"), TKM_OK);
 }
@@ -89,7 +60,7 @@ put(struct hsmtest *t, int alg, unsigned index, const char *type,
 static const char *
 cat(const char *a, const char *b)
 {
-	char *s = strbuf();
+	char *s = hsmtest_strbuf();
 
 	snprintf(s, 256, "%s%s", a, b);
 	return s;
@@ -117,21 +88,21 @@ test_nc(void **state)
 	hsm_dk_kcv(t->st.dk, v);
 	/* SM4(DK, 0^16) of the test DK, computed independently with
 	 * `openssl enc -sm4-ecb -nopad` (as in tests/e2e/test_transport.py). */
-	assert_string_equal(hex(v, 8), "C8FABC567BA0A5C6");
-	expect(t, "NC", cat(cat("ND00", hex(v, 8)), HSM_FIRMWARE));
+	assert_string_equal(hsmtest_hex(v, 8), "C8FABC567BA0A5C6");
+	expect(t, "NC", cat(cat("ND00", hsmtest_hex(v, 8)), HSM_FIRMWARE));
 	assert_int_equal(strlen(HSM_FIRMWARE), 9);
 	/* Trailer echoed, trailing data refused. */
 	expect(t, "NC\x19tr1",
-	    cat(cat(cat("ND00", hex(v, 8)), HSM_FIRMWARE), "\x19tr1"));
+	    cat(cat(cat("ND00", hsmtest_hex(v, 8)), HSM_FIRMWARE), "\x19tr1"));
 	expect(t, "NC0", "ND15");
 	expect(t, "NC;", "ND15");
 	expect(t, "NCXXXXXXXX", "ND15");
 	expect(t, "NC\x19\x01", "ND15"); /* not a trailer: a field */
 	/* The authorised state does not matter. */
 	atomic_store(&t->st.authorised, 1);
-	expect(t, "NC", cat(cat("ND00", hex(v, 8)), HSM_FIRMWARE));
+	expect(t, "NC", cat(cat("ND00", hsmtest_hex(v, 8)), HSM_FIRMWARE));
 	/* Repeatable. */
-	expect(t, "NC", cat(cat("ND00", hex(v, 8)), HSM_FIRMWARE));
+	expect(t, "NC", cat(cat("ND00", hsmtest_hex(v, 8)), HSM_FIRMWARE));
 	/* Sealed: still answers, with a KCV of zeros. */
 	dk = t->st.dk;
 	t->st.dk = NULL;
