@@ -77,6 +77,19 @@ hsm_role_name(unsigned role)
 	return "?";
 }
 
+json_t *
+hsm_role_array(unsigned roles)
+{
+	json_t *a = json_array();
+	unsigned bit;
+
+	for (bit = 1; a != NULL && bit <= HSM_ROLES_ALL; bit <<= 1)
+		if ((roles & bit) != 0)
+			(void)json_array_append_new(
+			    a, json_string(hsm_role_name(bit)));
+	return a;
+}
+
 /* "A1+A2+C" into out (at least 24 bytes: all six roles fit). */
 static void
 role_list(unsigned roles, char *out, size_t cap)

@@ -44,6 +44,8 @@ enum hsm_role {
 /* "A1" -> HSM_ROLE_A1; 0 if unknown. And back ("?" if not one role). */
 unsigned hsm_role_parse(const char *name);
 const char *hsm_role_name(unsigned role);
+/* ["A1", "C", ...] for a set of role bits (new reference). */
+json_t *hsm_role_array(unsigned roles);
 
 struct hsm_admin; /* admin.h */
 struct hsm_audit; /* audit.h */

@@ -71,20 +71,6 @@ hsm_op_at(size_t i)
 	return i < NOPS ? &ops[i] : NULL;
 }
 
-/* ["A1", "C", ...] for a set of role bits. */
-static json_t *
-role_array(unsigned roles)
-{
-	json_t *a = json_array();
-	unsigned bit;
-
-	for (bit = 1; a != NULL && bit <= HSM_ROLES_ALL; bit <<= 1)
-		if ((roles & bit) != 0)
-			(void)json_array_append_new(
-			    a, json_string(hsm_role_name(bit)));
-	return a;
-}
-
 /*
  * status: public. What a console shows before anyone logs in: sealed or
  * not (and the DK's KCV, which NC tells anyone anyway), authorised state,
@@ -111,11 +97,11 @@ op_status(struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 	}
 	json_object_set_new(
 	    result, "authorised", json_boolean(hsm_authorised(c->st)));
-	json_object_set_new(result, "enrolled", role_array(enrolled));
+	json_object_set_new(result, "enrolled", hsm_role_array(enrolled));
 	json_object_set_new(result, "initialised",
 	    json_boolean((enrolled & HSM_ROLES_A) == HSM_ROLES_A));
 	json_object_set_new(
-	    result, "roles", role_array(c->s != NULL ? c->s->roles : 0));
+	    result, "roles", hsm_role_array(c->s != NULL ? c->s->roles : 0));
 	json_object_set_new(
 	    result, "time", json_integer((json_int_t)time(NULL)));
 	return TKM_OK;

@@ -58,20 +58,6 @@ arg_hex(json_t *args, const char *name, uint8_t *out, size_t n)
 	return TKM_OK;
 }
 
-/* ["A1", "C", ...] for a set of role bits. */
-static json_t *
-role_array(unsigned roles)
-{
-	json_t *a = json_array();
-	unsigned bit;
-
-	for (bit = 1; a != NULL && bit <= HSM_ROLES_ALL; bit <<= 1)
-		if ((roles & bit) != 0)
-			(void)json_array_append_new(
-			    a, json_string(hsm_role_name(bit)));
-	return a;
-}
-
 static unsigned
 session_roles(const struct hsm_op_ctx *c)
 {
@@ -132,7 +118,7 @@ op_enrol(struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 		return rc;
 	json_object_set_new(result, "role", json_string(hsm_role_name(role)));
 	json_object_set_new(
-	    result, "enrolled", role_array(hsm_admin_enrolled(c->admin)));
+	    result, "enrolled", hsm_role_array(hsm_admin_enrolled(c->admin)));
 	return TKM_OK;
 }
 
@@ -221,7 +207,8 @@ op_login(struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 	switch (rc) {
 	case TKM_OK:
 		c->s->roles |= role;
-		json_object_set_new(result, "roles", role_array(c->s->roles));
+		json_object_set_new(
+		    result, "roles", hsm_role_array(c->s->roles));
 		return TKM_OK;
 	case TKM_ERR_VERIFY:
 		*why = retry > 0 ? locked_text("wrong card or password; "
@@ -263,7 +250,7 @@ op_logout(struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 		c->s->challenge_role = 0;
 		tkm_cleanse(c->s->challenge, CHALLENGE_LEN);
 	}
-	json_object_set_new(result, "roles", role_array(c->s->roles));
+	json_object_set_new(result, "roles", hsm_role_array(c->s->roles));
 	return TKM_OK;
 }
 
