@@ -6,6 +6,7 @@
 #define TKMS_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct cli_cmd {
 	const char *name;
@@ -28,5 +29,12 @@ int cmd_version(int argc, char **argv);
  * out. */
 int cli_read_secret(
     const char *path, const char *prompt, char *out, size_t cap);
+
+/* Read a regular file of at most max bytes into *out (malloc'ed, one NUL
+ * byte past the end), or print why and return -1. */
+int cli_file_read(const char *path, size_t max, uint8_t **out, size_t *len);
+/* Write a new file (mode 0600; an existing one is never replaced), synced;
+ * on failure print why, remove it, return -1. */
+int cli_file_write_new(const char *path, const void *p, size_t len);
 
 #endif

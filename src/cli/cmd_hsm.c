@@ -237,12 +237,18 @@ static const struct cli_cmd hsm_commands[] = {
     {"card", cmd_hsm_card, "make an admin card: card new --role R --out F"},
     {"keys", cmd_hsm_admin, "keys list|delete (C)"},
     {"auth", cmd_hsm_admin, "authorised state: auth open|close (C)"},
-    {"audit", cmd_hsm_admin, "audit show|verify|export (D)"},
+    {"audit", cmd_hsm_admin, "audit show|verify|export|checkpoint (D)"},
     {"time", cmd_hsm_admin, "time get (B, D) | set (B)"},
     {"whitelist", cmd_hsm_admin, "whitelist get (B, C) | set"},
-    {"dk", cmd_hsm_admin, "device key: dk component|combine (A1-A3)"},
+    {"dk", cmd_hsm_admin,
+	"device key: dk component|combine|restore (A1-A3) | export (C)"},
     {"unseal", cmd_hsm_admin, "unseal with A1+A2+A3 logged in"},
-    {"tk", cmd_hsm_admin, "transport key: tk component|combine (C)"},
+    {"tk", cmd_hsm_admin, "transport key: tk component|combine|initial (C)"},
+    {"backup", cmd_hsm_admin, "key library backup create|restore (C)"},
+    {"mkey", cmd_hsm_admin,
+	"maintenance key pair: mkey generate|import (A1-A3) | show"},
+    {"zeroise", cmd_hsm_admin, "destroy every key (A1+A2+A3)"},
+    {"net", cmd_hsm_admin, "business listeners: net get|set (B)"},
 };
 
 int

@@ -33,6 +33,7 @@
 #include <openssl/ssl.h>
 
 #include "cli.h"
+#include "tkm/b64.h"
 #include "tkm/buf.h"
 #include "tkm/card.h"
 #include "tkm/err.h"
@@ -340,7 +341,7 @@ run_op(struct console *con, const char *op, json_t *args)
 
 /* --- options ------------------------------------------------------------ */
 
-enum { OPT_HOST = 1000, OPT_PORT, OPT_CA, OPT_SESSION };
+enum { OPT_HOST = 1000, OPT_PORT, OPT_CA, OPT_SESSION, OUT_VAL = 900 };
 
 static const struct option conn_longopts[] = {
     {"host", required_argument, NULL, OPT_HOST},
@@ -413,7 +414,11 @@ add_raw_arg(json_t *args, const char *s)
 
 /* --- table-driven wrappers --------------------------------------------- */
 
-enum arg_type { T_STR, T_INT, T_LIST, T_FLAG };
+/* T_FILE: the option names a file sent in base64 (a backup); T_TEXT: a
+ * text file sent as a string, trailing white space removed (a public
+ * key). */
+enum arg_type { T_STR, T_INT, T_LIST, T_FLAG, T_FILE, T_TEXT };
+enum out_enc { O_B64, O_TEXT };
 
 struct wopt {
 	const char *opt; /* command-line option, without "--" */
@@ -421,8 +426,17 @@ struct wopt {
 	enum arg_type type;
 };
 
+/* A result field written to the file named by an option (required) and
+ * left out of what is printed. */
+struct wout {
+	const char *field, *opt;
+	enum out_enc enc;
+};
+
 #define MAX_WOPTS   5
 #define MAX_SECRETS 2
+#define MAX_WOUTS   2
+#define FILE_MAX    (768u << 10) /* base64 of it fits HSM_MGMT_MAX */
 struct wrapper {
 	const char *w1, *w2; /* words after `tkms hsm`; w2 may be NULL */
 	const char *op;
@@ -430,6 +444,7 @@ struct wrapper {
 	/* Arguments asked on the terminal (or read from --NAME-file) when
 	 * not given; "component" is not asked when "generate" is set. */
 	const char *secrets[MAX_SECRETS];
+	struct wout outs[MAX_WOUTS];
 };
 
 /* Argument names are those of the handlers (docs/management.md). */
@@ -442,7 +457,8 @@ static const struct wrapper wrappers[] = {
     {"auth", "close", "auth.close", {{NULL}}, {NULL}},
     {"audit", "show", "audit.show",
 	{{"from", "from", T_INT}, {"count", "n", T_INT}}, {NULL}},
-    {"audit", "verify", "audit.verify", {{NULL}}, {NULL}},
+    {"audit", "verify", "audit.verify", {{"checkpoint", "checkpoint", T_TEXT}},
+	{NULL}},
     {"audit", "export", "audit.export",
 	{{"from", "from", T_INT}, {"count", "n", T_INT}}, {NULL}},
     {"time", "get", "time.get", {{NULL}}, {NULL}},
@@ -461,6 +477,23 @@ static const struct wrapper wrappers[] = {
 	{"component"}},
     {"tk", "combine", "tk.combine",
 	{{"alg", "alg", T_STR}, {"index", "index", T_STR}}, {NULL}},
+    {"tk", "initial", "tk.initial", {{NULL}}, {NULL}},
+    {"dk", "export", "dk.export", {{NULL}}, {NULL}, {{"file", "out", O_B64}}},
+    {"backup", "create", "backup.create", {{"lib", "lib", T_STR}}, {NULL},
+	{{"file", "out", O_B64}}},
+    {"backup", "restore", "backup.restore",
+	{{"in", "file", T_FILE}, {"replace", "replace", T_FLAG}}, {NULL}},
+    {"mkey", "generate", "mkey.generate", {{"index", "index", T_INT}}, {NULL},
+	{{"file", "out", O_B64}, {"public", "pub-out", O_TEXT}}},
+    {"mkey", "import", "mkey.import", {{"in", "public", T_TEXT}}, {NULL}},
+    {"mkey", "show", "mkey.show", {{NULL}}, {NULL}},
+    {"zeroise", NULL, "zeroise", {{"confirm", "confirm", T_STR}}, {NULL}},
+    {"net", "get", "net.get", {{NULL}}, {NULL}},
+    {"net", "set", "net.set",
+	{{"listener", "listener", T_INT}, {"address", "address", T_STR}},
+	{NULL}},
+    {"audit", "checkpoint", "audit.checkpoint", {{NULL}}, {NULL},
+	{{"checkpoint", "out", O_TEXT}}},
 };
 #define NWRAPPERS (sizeof(wrappers) / sizeof(wrappers[0]))
 
@@ -499,8 +532,36 @@ wrappers_usage(void)
 			secret_option(w->secrets[k], so, sizeof(so));
 			fprintf(stderr, " [--%s F]", so);
 		}
+		for (k = 0; k < MAX_WOUTS && w->outs[k].field != NULL; k++)
+			fprintf(stderr, " --%s F", w->outs[k].opt);
 		fprintf(stderr, "   (op %s)\n", w->op);
 	}
+}
+
+/* A file as a JSON string: base64 of its bytes, or its text without the
+ * trailing white space. */
+static json_t *
+file_arg(const char *path, int b64)
+{
+	uint8_t *p;
+	char *enc;
+	size_t n;
+	json_t *j = NULL;
+
+	if (cli_file_read(path, FILE_MAX, &p, &n) != 0)
+		return NULL;
+	if (!b64) {
+		while (n > 0 && (p[n - 1] == '\n' || p[n - 1] == '\r' ||
+				    p[n - 1] == ' ' || p[n - 1] == '\t'))
+			n--;
+		j = json_stringn((const char *)p, n);
+	} else if ((enc = malloc(TKM_B64_LEN(n) + 1)) != NULL) {
+		tkm_b64_encode(p, n, enc);
+		j = json_string(enc);
+		free(enc);
+	}
+	free(p);
+	return j;
 }
 
 static int
@@ -520,6 +581,10 @@ set_typed(json_t *args, const struct wopt *o, const char *v)
 		break;
 	case T_FLAG:
 		j = json_true();
+		break;
+	case T_FILE:
+	case T_TEXT:
+		j = file_arg(v, o->type == T_FILE);
 		break;
 	case T_LIST:
 		if ((a = json_array()) == NULL || (copy = strdup(v)) == NULL) {
@@ -568,9 +633,9 @@ wrapper_secrets(
 /* Options of a wrapper row: its own, --arg, --SECRET-file, connection. */
 static int
 wrapper_args(const struct wrapper *w, struct console *con, int argc,
-    char **argv, json_t *args)
+    char **argv, json_t *args, const char *outs[MAX_WOUTS])
 {
-	struct option lo[MAX_WOPTS + MAX_SECRETS + NCONN + 2];
+	struct option lo[MAX_WOPTS + MAX_SECRETS + MAX_WOUTS + NCONN + 2];
 	char so[MAX_SECRETS][64];
 	const char *files[MAX_SECRETS] = {NULL};
 	size_t n = 0, k;
@@ -586,12 +651,17 @@ wrapper_args(const struct wrapper *w, struct console *con, int argc,
 		lo[n++] = (struct option){
 		    so[k], required_argument, NULL, (int)(MAX_WOPTS + k)};
 	}
+	for (k = 0; k < MAX_WOUTS && w->outs[k].field != NULL; k++)
+		lo[n++] = (struct option){w->outs[k].opt, required_argument,
+		    NULL, (int)(OUT_VAL + k)};
 	lo[n++] = (struct option){"arg", required_argument, NULL, 'a'};
 	for (k = 0; k < NCONN; k++)
 		lo[n++] = conn_longopts[k];
 	optind = 1;
 	while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-		if (ch >= 0 && ch < MAX_WOPTS) {
+		if (ch >= OUT_VAL && ch < OUT_VAL + MAX_WOUTS) {
+			outs[ch - OUT_VAL] = optarg;
+		} else if (ch >= 0 && ch < MAX_WOPTS) {
 			if (set_typed(args, &w->opts[ch], optarg) != 0)
 				return -1;
 		} else if (ch >= MAX_WOPTS && ch < MAX_WOPTS + MAX_SECRETS) {
@@ -605,17 +675,73 @@ wrapper_args(const struct wrapper *w, struct console *con, int argc,
 	}
 	if (optind != argc)
 		return -1;
+	for (k = 0; k < MAX_WOUTS && w->outs[k].field != NULL; k++)
+		if (outs[k] == NULL) {
+			fprintf(stderr, "tkms hsm: --%s FILE is required\n",
+			    w->outs[k].opt);
+			return -1;
+		}
 	return wrapper_secrets(w, files, args);
+}
+
+/* Write the row's result fields to their files, taking them out of the
+ * result. 0, or 1 (a file not written: the op's effect stands, so say
+ * so). */
+static int
+save_outs(const struct wrapper *w, const char *outs[MAX_WOUTS], json_t *resp)
+{
+	json_t *r = json_object_get(resp, "result");
+	const char *v;
+	uint8_t *bin;
+	size_t k, n, len;
+	int rc = 0;
+
+	for (k = 0; k < MAX_WOUTS && w->outs[k].field != NULL; k++) {
+		v = json_string_value(json_object_get(r, w->outs[k].field));
+		if (v == NULL) {
+			fprintf(stderr, "tkms hsm: the answer has no %s\n",
+			    w->outs[k].field);
+			rc = 1;
+			continue;
+		}
+		n = strlen(v);
+		if (w->outs[k].enc == O_TEXT) {
+			char *line = malloc(n + 2);
+
+			if (line == NULL)
+				return 1;
+			memcpy(line, v, n);
+			line[n] = '\n';
+			rc |= cli_file_write_new(outs[k], line, n + 1) != 0;
+			free(line);
+		} else if ((bin = malloc(n / 4 * 3 + 1)) == NULL ||
+			   tkm_b64_decode(v, n, bin, n / 4 * 3 + 1, &len) !=
+			       TKM_OK) {
+			fprintf(stderr, "tkms hsm: bad base64 in %s\n",
+			    w->outs[k].field);
+			free(bin);
+			rc = 1;
+			continue;
+		} else {
+			rc |= cli_file_write_new(outs[k], bin, len) != 0;
+			free(bin);
+		}
+		if (rc == 0)
+			fprintf(stderr, "wrote %s\n", outs[k]);
+		json_object_del(r, w->outs[k].field);
+	}
+	return rc;
 }
 
 static int
 run_wrapper(int argc, char **argv)
 {
 	const struct wrapper *w = NULL;
+	const char *outs[MAX_WOUTS] = {NULL};
 	struct console con;
-	json_t *args;
+	json_t *args, *resp = NULL;
 	size_t i;
-	int rc, skip;
+	int rc = 2, skip;
 
 	for (i = 0; i < NWRAPPERS && w == NULL; i++)
 		if (strcmp(argv[0], wrappers[i].w1) == 0 &&
@@ -630,13 +756,19 @@ run_wrapper(int argc, char **argv)
 	con_defaults(&con);
 	if ((args = json_object()) == NULL)
 		return 2;
-	if (wrapper_args(w, &con, argc - skip, argv + skip, args) != 0) {
+	if (wrapper_args(w, &con, argc - skip, argv + skip, args, outs) != 0) {
 		json_decref(args);
 		wrappers_usage();
 		return 2;
 	}
 	session_load(&con);
-	rc = run_op(&con, w->op, args);
+	if (con_open(&con) == 0 && con_call(&con, w->op, args, &resp) == 0 &&
+	    (rc = con_answer(&con, resp)) == 0) {
+		rc = save_outs(w, outs, resp);
+		print_result(resp);
+	}
+	json_decref(resp);
+	con_close(&con);
 	json_decref(args);
 	return rc;
 }
@@ -886,8 +1018,36 @@ out:
 	return rc;
 }
 
-/* unseal: the three component passwords (quorum seal), each from
- * --aN-file or the terminal. */
+/* The three component passwords (quorum seal), each from --aN-file or
+ * the terminal, as args.components.AN.component_password. */
+static int
+component_passwords(const char *const files[3], json_t *args)
+{
+	static const char *const roles[] = {"A1", "A2", "A3"};
+	char pw[SECRET_MAX], prompt[64];
+	json_t *all = json_object();
+	int i, rc = -1;
+
+	if (all == NULL || json_object_set(args, "components", all) != 0)
+		goto out;
+	for (i = 0; i < 3; i++) {
+		snprintf(prompt, sizeof(prompt),
+		    "%s component password: ", roles[i]);
+		if (cli_read_secret(files[i], prompt, pw, sizeof(pw)) != 0)
+			goto out;
+		json_object_set_new(all, roles[i],
+		    json_pack("{s:s}", "component_password", pw));
+		tkm_cleanse(pw, sizeof(pw));
+	}
+	rc = 0;
+out:
+	tkm_cleanse(pw, sizeof(pw));
+	json_decref(all);
+	return rc;
+}
+
+/* unseal, and dk restore --in dk.backup: both open a DK backup with the
+ * three component passwords. */
 static int
 hsm_unseal(int argc, char **argv)
 {
@@ -895,41 +1055,39 @@ hsm_unseal(int argc, char **argv)
 	    {"a1-file", required_argument, NULL, 0},
 	    {"a2-file", required_argument, NULL, 1},
 	    {"a3-file", required_argument, NULL, 2},
+	    {"in", required_argument, NULL, 3},
 	};
-	static const char *const roles[] = {"A1", "A2", "A3"};
-	const char *v[3] = {NULL};
-	char pw[SECRET_MAX], prompt[64];
+	const char *v[4] = {NULL};
+	int restore = strcmp(argv[0], "dk") == 0;
 	struct console con;
-	json_t *args, *all;
-	int i, rc = 2;
+	json_t *args = NULL, *file;
+	int rc = 2;
 
 	con_defaults(&con);
-	if (parse_with(argc, argv, &con, o, 3, v) != 0 || optind != argc) {
-		fprintf(stderr, "usage: tkms hsm unseal [--a1-file F] "
-				"[--a2-file F] [--a3-file F] [--host H] "
-				"[--port P]\n"
-				"       [--ca FILE] [--session FILE]\n");
+	if (restore) {
+		argc--;
+		argv++;
+	}
+	if (parse_with(argc, argv, &con, o, restore ? 4 : 3, v) != 0 ||
+	    optind != argc || (restore && v[3] == NULL)) {
+		fprintf(stderr,
+		    "usage: tkms hsm %s [--a1-file F] "
+		    "[--a2-file F] [--a3-file F] [--host H] "
+		    "[--port P]\n"
+		    "       [--ca FILE] [--session FILE]\n",
+		    restore ? "dk restore --in dk.backup" : "unseal");
 		return 2;
 	}
-	args = json_object();
-	all = json_object();
-	if (args == NULL || all == NULL ||
-	    json_object_set(args, "components", all) != 0)
+	if ((args = json_object()) == NULL)
 		goto out;
-	for (i = 0; i < 3; i++) {
-		snprintf(prompt, sizeof(prompt),
-		    "%s component password: ", roles[i]);
-		if (cli_read_secret(v[i], prompt, pw, sizeof(pw)) != 0)
-			goto out;
-		json_object_set_new(all, roles[i],
-		    json_pack("{s:s}", "component_password", pw));
-		tkm_cleanse(pw, sizeof(pw));
-	}
+	if (restore && ((file = file_arg(v[3], 1)) == NULL ||
+			   json_object_set_new(args, "file", file) != 0))
+		goto out;
+	if (component_passwords(v, args) != 0)
+		goto out;
 	session_load(&con);
-	rc = run_op(&con, "unseal", args);
+	rc = run_op(&con, restore ? "dk.restore" : "unseal", args);
 out:
-	tkm_cleanse(pw, sizeof(pw));
-	json_decref(all);
 	json_decref(args);
 	return rc;
 }
@@ -949,6 +1107,9 @@ cmd_hsm_admin(int argc, char **argv)
 {
 	size_t i;
 
+	if (argc > 1 && strcmp(argv[0], "dk") == 0 &&
+	    strcmp(argv[1], "restore") == 0)
+		return hsm_unseal(argc, argv);
 	for (i = 0; i < sizeof(admin_commands) / sizeof(admin_commands[0]); i++)
 		if (strcmp(argv[0], admin_commands[i].name) == 0)
 			return admin_commands[i].run(argc, argv);

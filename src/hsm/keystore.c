@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -71,6 +72,25 @@ static const char *const stmt_sql[ST_N] = {
 		" blob FROM keys WHERE (?1 = 0 OR lib = ?1)"
 		" AND blob IS NOT NULL ORDER BY lib, idx",
 };
+
+static const char *const lib_names[] = {NULL, "des", "sm4", "rsa", "sm2"};
+
+int
+hsm_lib_parse(const char *name)
+{
+	int i;
+
+	for (i = HSM_LIB_DES; name != NULL && i <= HSM_LIB_SM2; i++)
+		if (strcasecmp(name, lib_names[i]) == 0)
+			return i;
+	return 0;
+}
+
+const char *
+hsm_lib_name(int lib)
+{
+	return lib >= HSM_LIB_DES && lib <= HSM_LIB_SM2 ? lib_names[lib] : NULL;
+}
 
 struct hsm_keystore {
 	sqlite3 *db;

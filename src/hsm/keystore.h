@@ -26,6 +26,11 @@ enum hsm_lib {
 	HSM_LIB_RSA = 3,
 	HSM_LIB_SM2 = 4
 };
+/* "des", "sm4", "rsa", "sm2" (any case) <-> enum hsm_lib; 0 / NULL if
+ * unknown. */
+int hsm_lib_parse(const char *name);
+const char *hsm_lib_name(int lib);
+
 #define HSM_SYM_MAX_INDEX  0xFFF
 #define HSM_ASYM_MAX_INDEX 20
 

@@ -48,6 +48,23 @@ static const struct hsm_op ops[] = {
     {"unseal", op_unseal, HSM_ROLES_A, 0},
     {"tk.component", op_tk_component, HSM_ROLE_C, HSM_OP_DK},
     {"tk.combine", op_tk_combine, HSM_ROLE_C, HSM_OP_DK},
+    /* The ministry's initial TKs (11...11 at K000 and K100). */
+    {"tk.initial", op_tk_initial, HSM_ROLE_C, HSM_OP_DK},
+    /* Backups (spec 加密机备份: C) and restore (加密机恢复: DK by A1-A3,
+     * libraries by C). */
+    {"dk.export", op_dk_export, HSM_ROLE_C, HSM_OP_DK},
+    {"dk.restore", op_dk_restore, HSM_ROLES_A, 0},
+    {"backup.create", op_backup_create, HSM_ROLE_C, HSM_OP_DK},
+    {"backup.restore", op_backup_restore, HSM_ROLE_C, HSM_OP_DK},
+    /* The maintenance key pair: generated in the root HSM, its public
+     * key imported elsewhere. */
+    {"mkey.generate", op_mkey_generate, HSM_ROLES_A, HSM_OP_DK},
+    {"mkey.import", op_mkey_import, HSM_ROLES_A, HSM_OP_DK},
+    {"mkey.show", op_mkey_show, ANY_ROLE, HSM_OP_ANY | HSM_OP_DK},
+    {"zeroise", op_zeroise, HSM_ROLES_A, 0},
+    {"net.get", op_net_get, HSM_ROLE_B, 0},
+    {"net.set", op_net_set, HSM_ROLE_B, 0},
+    {"audit.checkpoint", op_audit_checkpoint, HSM_ROLE_D, HSM_OP_DK},
 };
 
 #define NOPS (sizeof(ops) / sizeof(ops[0]))
@@ -102,6 +119,7 @@ op_status(struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 	    json_boolean((enrolled & HSM_ROLES_A) == HSM_ROLES_A));
 	json_object_set_new(
 	    result, "roles", hsm_role_array(c->s != NULL ? c->s->roles : 0));
+	hsm_ident_status(c, result);
 	json_object_set_new(
 	    result, "time", json_integer((json_int_t)time(NULL)));
 	return TKM_OK;

@@ -24,6 +24,23 @@ hsm_op_fn op_audit_show, op_audit_verify, op_audit_export;
 hsm_op_fn op_dk_component, op_dk_combine, op_unseal, op_tk_component,
     op_tk_combine;
 
+/* ops_backup.c: library backup and restore (C) */
+hsm_op_fn op_backup_create, op_backup_restore;
+/* ops_ident.c: DK backup export (C) and restore (A1+A2+A3), the
+ * maintenance key pair (A1+A2+A3), identity */
+hsm_op_fn op_dk_export, op_dk_restore, op_mkey_generate, op_mkey_import,
+    op_mkey_show;
+/* status adds the serial and the identity key's fingerprint (public). */
+void hsm_ident_status(struct hsm_op_ctx *c, json_t *result);
+/* ops_zeroise.c (A1+A2+A3) */
+hsm_op_fn op_zeroise;
+/* ops_mot.c: the ministry's initial transport keys (C) */
+hsm_op_fn op_tk_initial;
+/* ops_net.c: business listeners (B) */
+hsm_op_fn op_net_get, op_net_set;
+/* ops_audit.c: signed checkpoints (D) */
+hsm_op_fn op_audit_checkpoint;
+
 /* For tests and docs: the table itself. */
 const struct hsm_op *hsm_op_at(size_t i); /* NULL past the end */
 

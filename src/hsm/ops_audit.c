@@ -205,3 +205,14 @@ op_audit_verify(
 	    rep.why != NULL ? json_string(rep.why) : json_null());
 	return TKM_OK;
 }
+
+int
+op_audit_checkpoint(
+    struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
+{
+	(void)c;
+	(void)args;
+	(void)result;
+	*why = "not yet available"; /* stub: being written */
+	return TKM_ERR_PERMISSION;
+}

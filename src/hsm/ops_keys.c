@@ -32,20 +32,6 @@
 
 /* --- helpers ------------------------------------------------------------ */
 
-static const char *const lib_names[] = {NULL, "des", "sm4", "rsa", "sm2"};
-
-/* "des".."sm2" (any case) -> enum hsm_lib; 0 if none. */
-static int
-lib_parse(const char *name)
-{
-	int i;
-
-	for (i = HSM_LIB_DES; name != NULL && i <= HSM_LIB_SM2; i++)
-		if (strcasecmp(name, lib_names[i]) == 0)
-			return i;
-	return 0;
-}
-
 /* An optional string argument: NULL if absent; TKM_ERR_INPUT if present
  * but not a string. */
 static int
@@ -143,7 +129,7 @@ key_json(const struct hsm_key_info *k)
 		return NULL;
 	tkm_hex_encode(k->kcv, sizeof(k->kcv), kcv);
 	key_index_text(k->lib, k->index, idx);
-	json_object_set_new(o, "lib", json_string(lib_names[k->lib]));
+	json_object_set_new(o, "lib", json_string(hsm_lib_name(k->lib)));
 	json_object_set_new(o, "index", json_integer(k->index));
 	json_object_set_new(o, "ref", json_string(idx));
 	json_object_set_new(o, "type", json_string(k->type));
@@ -182,7 +168,7 @@ op_keys_list(
 	if (keys == NULL)
 		return TKM_ERR_NOMEM;
 	if ((rc = arg_str(args, "lib", &name)) != TKM_OK ||
-	    (name != NULL && (lib = lib_parse(name)) == 0)) {
+	    (name != NULL && (lib = hsm_lib_parse(name)) == 0)) {
 		*why = "lib is one of des, sm4, rsa, sm2";
 		rc = TKM_ERR_INPUT;
 		goto out;
@@ -211,7 +197,7 @@ op_keys_delete(
 	int lib, rc;
 
 	if (arg_str(args, "lib", &name) != TKM_OK ||
-	    (lib = lib_parse(name)) == 0) {
+	    (lib = hsm_lib_parse(name)) == 0) {
 		*why = "lib is one of des, sm4, rsa, sm2";
 		return TKM_ERR_INPUT;
 	}

@@ -142,6 +142,18 @@ static const struct {
     {"unseal", op_unseal, A1 | A2 | A3, 0},
     {"tk.component", op_tk_component, C, DK},
     {"tk.combine", op_tk_combine, C, DK},
+    {"tk.initial", op_tk_initial, C, DK},
+    {"dk.export", op_dk_export, C, DK},
+    {"dk.restore", op_dk_restore, A1 | A2 | A3, 0},
+    {"backup.create", op_backup_create, C, DK},
+    {"backup.restore", op_backup_restore, C, DK},
+    {"mkey.generate", op_mkey_generate, A1 | A2 | A3, DK},
+    {"mkey.import", op_mkey_import, A1 | A2 | A3, DK},
+    {"mkey.show", op_mkey_show, ALL, ANY | DK},
+    {"zeroise", op_zeroise, A1 | A2 | A3, 0},
+    {"net.get", op_net_get, B, 0},
+    {"net.set", op_net_set, B, 0},
+    {"audit.checkpoint", op_audit_checkpoint, D, DK},
 };
 #define NMATRIX (sizeof(matrix) / sizeof(matrix[0]))
 

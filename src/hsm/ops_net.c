@@ -1,0 +1,25 @@
+/*
+ * ops_net.c - business listeners
+ * (stub: being written)
+ */
+#include "ops.h"
+
+int
+op_net_get(struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
+{
+	(void)c;
+	(void)args;
+	(void)result;
+	*why = "not yet available";
+	return TKM_ERR_PERMISSION;
+}
+
+int
+op_net_set(struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
+{
+	(void)c;
+	(void)args;
+	(void)result;
+	*why = "not yet available";
+	return TKM_ERR_PERMISSION;
+}
