@@ -55,4 +55,9 @@ int hsm_admin_get(
 int hsm_admin_set(
     struct hsm_admin *a, const char *key, const char *val) TKM_MUST_CHECK;
 
+/* Zeroise: remove every enrolment and every setting except those whose
+ * name is in keep (NULL-terminated, e.g. {"serial", NULL}). */
+int hsm_admin_reset(
+    struct hsm_admin *a, const char *const *keep) TKM_MUST_CHECK;
+
 #endif

@@ -71,4 +71,14 @@ int hsm_audit_list(struct hsm_audit *au, uint64_t from, unsigned n,
     int (*fn)(void *arg, const struct hsm_audit_rec *r),
     void *arg) TKM_MUST_CHECK;
 
+/*
+ * Zeroise: close the current log as DIR/audit-<seq>.db (kept, for export
+ * and verification under the DK it was made with) and start a new
+ * DIR/audit.db whose first record (op "audit.continued") names the old
+ * file and its last hash. dk is the DK being destroyed (its MAC closes
+ * the old log), may be NULL.
+ */
+int hsm_audit_rotate(struct hsm_audit *au, const struct hsm_dk *dk,
+    const char *actor) TKM_MUST_CHECK;
+
 #endif

@@ -454,3 +454,29 @@ out:
 	sqlite3_clear_bindings(s);
 	return rc;
 }
+
+/* stubs, being written */
+int
+hsm_keystore_wipe(const char *dir)
+{
+	(void)dir;
+	return TKM_ERR_INTERNAL;
+}
+
+int
+hsm_keystore_begin(struct hsm_keystore *ks)
+{
+	return hsm_db_exec(ks->db, "BEGIN IMMEDIATE");
+}
+
+int
+hsm_keystore_commit(struct hsm_keystore *ks)
+{
+	return hsm_db_exec(ks->db, "COMMIT");
+}
+
+void
+hsm_keystore_rollback(struct hsm_keystore *ks)
+{
+	sqlite3_exec(ks->db, "ROLLBACK", NULL, NULL, NULL);
+}

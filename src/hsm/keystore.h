@@ -78,4 +78,19 @@ int hsm_keystore_list(struct hsm_keystore *ks, int lib,
     int (*fn)(void *arg, const struct hsm_key_info *info),
     void *arg) TKM_MUST_CHECK;
 
+/*
+ * Zeroise: delete every key, tombstone and the pinned DK KCV from
+ * DIR/keys.db with SQLite's secure_delete (freed pages overwritten),
+ * VACUUM and truncate the WAL, so that no record survives in the file.
+ * Other connections (the workers') may stay open; they see an empty store
+ * and MUST NOT be used with the old DK afterwards.
+ */
+int hsm_keystore_wipe(const char *dir) TKM_MUST_CHECK;
+
+/* Several writes as one transaction (a restore): begin, then put/insert/
+ * delete, then commit; rollback undoes everything since begin. */
+int hsm_keystore_begin(struct hsm_keystore *ks) TKM_MUST_CHECK;
+int hsm_keystore_commit(struct hsm_keystore *ks) TKM_MUST_CHECK;
+void hsm_keystore_rollback(struct hsm_keystore *ks);
+
 #endif
