@@ -24,6 +24,8 @@ hsm_op_fn op_audit_show, op_audit_verify, op_audit_export;
 hsm_op_fn op_dk_component, op_dk_combine, op_unseal, op_tk_component,
     op_tk_combine;
 
+/* Zeroise: drop DK and TK components entered and not combined. */
+void hsm_dk_pending_drop(void);
 /* ops_backup.c: library backup and restore (C) */
 hsm_op_fn op_backup_create, op_backup_restore;
 /* ops_ident.c: DK backup export (C) and restore (A1+A2+A3), the

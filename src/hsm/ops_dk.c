@@ -201,6 +201,17 @@ dk_publish(struct hsm_op_ctx *c, struct hsm_dk **dk, json_t *result)
 		*dk = NULL;
 }
 
+/* Zeroise: forget every component entered and not combined. */
+void
+hsm_dk_pending_drop(void)
+{
+	pthread_mutex_lock(&pend_mu);
+	pend_drop_dk();
+	pend_drop_tk();
+	pend_release();
+	pthread_mutex_unlock(&pend_mu);
+}
+
 /* --- dk.component -------------------------------------------------------- */
 
 /* The part (1..3) the caller enters: "role", or the session's only A
