@@ -247,6 +247,8 @@ static const struct cli_cmd hsm_commands[] = {
     {"backup", cmd_hsm_admin, "key library backup create|restore (C)"},
     {"mkey", cmd_hsm_admin,
 	"maintenance key pair: mkey generate|import (A1-A3) | show"},
+    {"password", cmd_hsm_admin,
+	"password set --role R [--issuer-code 8 DIGITS] (own; others A1-A3)"},
     {"zeroise", cmd_hsm_admin, "destroy every key (A1+A2+A3)"},
     {"net", cmd_hsm_admin, "business listeners: net get|set (B)"},
 };

@@ -478,6 +478,9 @@ static const struct wrapper wrappers[] = {
     {"tk", "combine", "tk.combine",
 	{{"alg", "alg", T_STR}, {"index", "index", T_STR}}, {NULL}},
     {"tk", "initial", "tk.initial", {{NULL}}, {NULL}},
+    {"password", "set", "password.set",
+	{{"role", "role", T_STR}, {"issuer-code", "issuer_code", T_STR}},
+	{"password"}},
     {"dk", "export", "dk.export", {{NULL}}, {NULL}, {{"file", "out", O_B64}}},
     {"backup", "create", "backup.create", {{"lib", "lib", T_STR}}, {NULL},
 	{{"file", "out", O_B64}}},
@@ -615,7 +618,9 @@ wrapper_secrets(
 	for (k = 0; k < MAX_SECRETS && w->secrets[k] != NULL; k++) {
 		if (json_object_get(args, w->secrets[k]) != NULL ||
 		    (strcmp(w->secrets[k], "component") == 0 &&
-			json_is_true(json_object_get(args, "generate"))))
+			json_is_true(json_object_get(args, "generate"))) ||
+		    (strcmp(w->secrets[k], "password") == 0 &&
+			json_object_get(args, "issuer_code") != NULL))
 			continue;
 		snprintf(prompt, sizeof(prompt), "%s: ", w->secrets[k]);
 		if (cli_read_secret(files[k], prompt, secret, sizeof(secret)) !=

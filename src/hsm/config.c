@@ -157,6 +157,18 @@ parse_endpoint(
 	return TKM_OK;
 }
 
+int
+hsm_endpoint_parse(
+    const char *s, char addr[64], unsigned *port, const char **why)
+{
+	struct parse ps = {NULL, 0, NULL};
+	int rc;
+
+	rc = parse_endpoint(&ps, tkm_rd_of(s, strlen(s)), addr, port);
+	*why = ps.why;
+	return rc;
+}
+
 static int
 parse_commands(struct parse *ps, struct tkm_rd v, struct hsm_listener_cfg *l)
 {

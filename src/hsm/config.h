@@ -65,6 +65,10 @@ int hsm_config_load(const char *path, struct hsm_config *cfg, unsigned *line,
 
 /* 1 if addr (numeric) is 127.0.0.0/8 or ::1. */
 int hsm_addr_is_loopback(const char *addr);
+/* "ADDR:PORT" or "[ADDR6]:PORT" as in a listen line: TKM_ERR_INPUT with
+ * *why if it is not one. */
+int hsm_endpoint_parse(const char *s, char addr[64], unsigned *port,
+    const char **why) TKM_MUST_CHECK;
 
 int hsm_listener_allows_cmd(const struct hsm_listener_cfg *l, const char *cmd);
 int hsm_listener_allows_addr(

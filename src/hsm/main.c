@@ -320,6 +320,10 @@ run(const struct opts *o, struct hsm_config *cfg)
 		hsm_log("admin.db: %s", tkm_strerror(rc));
 		goto out;
 	}
+	if ((rc = hsm_net_apply(st.admin, cfg)) != TKM_OK) {
+		hsm_log("net.set settings: %s", tkm_strerror(rc));
+		goto out;
+	}
 	if ((rc = hsm_audit_open(o->dir, &st.audit)) != TKM_OK) {
 		hsm_log("audit.db: %s", tkm_strerror(rc));
 		goto out;

@@ -40,6 +40,8 @@ hsm_op_fn op_zeroise;
 hsm_op_fn op_tk_initial;
 /* ops_net.c: business listeners (B) */
 hsm_op_fn op_net_get, op_net_set;
+/* At start, before the listeners bind: addresses net.set kept. */
+int hsm_net_apply(struct hsm_admin *a, struct hsm_config *cfg) TKM_MUST_CHECK;
 /* ops_audit.c: signed checkpoints (D) */
 hsm_op_fn op_audit_checkpoint;
 

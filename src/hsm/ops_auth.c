@@ -259,11 +259,23 @@ op_password_set(
     struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 {
 	const char *pw = arg_str(args, "password");
+	const char *code = arg_str(args, "issuer_code");
 	unsigned role, have = session_roles(c);
 	int rc;
 
 	if (!have_admin(c, why))
 		return TKM_ERR_INTERNAL;
+	/* City HSM step 5: the password becomes the 8-digit issuer code
+	 * (发卡机构代码, e.g. 02885820), which the city's admin then
+	 * changes. */
+	if (code != NULL) {
+		if (pw != NULL || strlen(code) != 8 ||
+		    strspn(code, "0123456789") != 8) {
+			*why = "issuer_code must be 8 digits (and no password)";
+			return TKM_ERR_INPUT;
+		}
+		pw = code;
+	}
 	if ((role = arg_role(args, why)) == 0)
 		return TKM_ERR_INPUT;
 	if ((have & role) == 0 && (have & HSM_ROLES_A) != HSM_ROLES_A) {
