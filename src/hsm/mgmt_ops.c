@@ -65,6 +65,13 @@ static const struct hsm_op ops[] = {
     {"net.get", op_net_get, HSM_ROLE_B, 0},
     {"net.set", op_net_set, HSM_ROLE_B, 0},
     {"audit.checkpoint", op_audit_checkpoint, HSM_ROLE_D, HSM_OP_DK},
+    /* Maintenance licences: C makes the request and applies the
+     * update (spec: the security admin logs in for both), B or C
+     * confirm (step 5, the system admin). */
+    {"maint.request", op_maint_request, HSM_ROLE_C, HSM_OP_DK},
+    {"maint.apply", op_maint_apply, HSM_ROLE_C, HSM_OP_DK},
+    {"maint.show", op_maint_show, HSM_ROLE_B | HSM_ROLE_C,
+	HSM_OP_ANY | HSM_OP_DK},
 };
 
 #define NOPS (sizeof(ops) / sizeof(ops[0]))

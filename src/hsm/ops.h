@@ -45,6 +45,9 @@ int hsm_net_apply(struct hsm_admin *a, struct hsm_config *cfg) TKM_MUST_CHECK;
 /* ops_audit.c: signed checkpoints (D) */
 hsm_op_fn op_audit_checkpoint;
 
+/* ops_maint.c: maintenance licences (DESIGN §7, docs/maintenance.md) */
+hsm_op_fn op_maint_request, op_maint_apply, op_maint_show;
+
 /* For tests and docs: the table itself. */
 const struct hsm_op *hsm_op_at(size_t i); /* NULL past the end */
 

@@ -154,6 +154,9 @@ static const struct {
     {"net.get", op_net_get, B, 0},
     {"net.set", op_net_set, B, 0},
     {"audit.checkpoint", op_audit_checkpoint, D, DK},
+    {"maint.request", op_maint_request, C, DK},
+    {"maint.apply", op_maint_apply, C, DK},
+    {"maint.show", op_maint_show, B | C, ANY | DK},
 };
 #define NMATRIX (sizeof(matrix) / sizeof(matrix[0]))
 
