@@ -25,6 +25,7 @@
 #include "admin.h"
 #include "keystore.h"
 #include "ops.h"
+#include "ops_dk.h"
 #include "seal.h"
 #include "tkm/buf.h"
 #include "tkm/crypto.h"
@@ -161,8 +162,8 @@ set_component(json_t *result, const uint8_t c[COMP_LEN])
 }
 
 /* A device key may be made only once (a new one after zeroise). */
-static int
-dk_absent(struct hsm_op_ctx *c, const char **why)
+int
+hsm_dk_absent(struct hsm_op_ctx *c, const char **why)
 {
 	if (atomic_load(&c->st->dk) != NULL || hsm_seal_exists(c->st->dir)) {
 		*why = "a device key exists: a new one only after zeroise";
@@ -173,8 +174,9 @@ dk_absent(struct hsm_op_ctx *c, const char **why)
 
 /* Open and close the key store with dk: it records DK's KCV on first
  * open, and refuses a DK other than the one its keys are under. */
-static int
-keystore_check(struct hsm_op_ctx *c, const struct hsm_dk *dk, const char **why)
+int
+hsm_dk_keystore_check(
+    struct hsm_op_ctx *c, const struct hsm_dk *dk, const char **why)
 {
 	struct hsm_keystore *ks = NULL;
 	int rc;
@@ -187,8 +189,8 @@ keystore_check(struct hsm_op_ctx *c, const struct hsm_dk *dk, const char **why)
 }
 
 /* Make DK the HSM's: workers see it at their next command. */
-static void
-dk_publish(struct hsm_op_ctx *c, struct hsm_dk **dk, json_t *result)
+void
+hsm_dk_publish(struct hsm_op_ctx *c, struct hsm_dk **dk, json_t *result)
 {
 	struct hsm_dk *none = NULL;
 	uint8_t kcv[TKM_KCV_LEN];
@@ -287,7 +289,7 @@ op_dk_component(
 	unsigned part;
 	int generated, rc;
 
-	if ((rc = dk_absent(c, why)) != TKM_OK ||
+	if ((rc = hsm_dk_absent(c, why)) != TKM_OK ||
 	    (rc = dk_part(c, args, &part, why)) != TKM_OK ||
 	    (rc = dk_password(args, &pw, why)) != TKM_OK)
 		return rc;
@@ -346,8 +348,8 @@ out:
 }
 
 /* Store DK per the seal mode: dk.backup always, dk.sealed with local. */
-static int
-dk_store(struct hsm_op_ctx *c, const uint8_t *dk,
+int
+hsm_dk_store(struct hsm_op_ctx *c, const uint8_t *dk,
     const struct hsm_backup_rec rec[HSM_DK_PARTS], const char **why)
 {
 	char path[4096];
@@ -381,16 +383,16 @@ op_dk_combine(
 	int rc;
 
 	(void)args;
-	if ((rc = dk_absent(c, why)) != TKM_OK)
+	if ((rc = hsm_dk_absent(c, why)) != TKM_OK)
 		return rc;
 	if ((dk = tkm_secure_alloc(HSM_DK_LEN)) == NULL)
 		return TKM_ERR_NOMEM;
 	if ((rc = dk_take(dk, rec, why)) != TKM_OK ||
 	    (rc = hsm_seal_dk_new(dk, &hdk)) != TKM_OK ||
-	    (rc = keystore_check(c, hdk, why)) != TKM_OK ||
-	    (rc = dk_store(c, dk, rec, why)) != TKM_OK)
+	    (rc = hsm_dk_keystore_check(c, hdk, why)) != TKM_OK ||
+	    (rc = hsm_dk_store(c, dk, rec, why)) != TKM_OK)
 		goto out;
-	dk_publish(c, &hdk, result);
+	hsm_dk_publish(c, &hdk, result);
 	json_object_set_new(
 	    result, "seal", json_string(hsm_seal_mode_name(c->st->cfg->seal)));
 out:
@@ -403,8 +405,9 @@ out:
 /* --- unseal -------------------------------------------------------------- */
 
 /* args.components.A<i>.component_password, i = 1..3. */
-static int
-unseal_passwords(json_t *args, const char *pw[HSM_DK_PARTS], const char **why)
+int
+hsm_dk_unseal_passwords(
+    json_t *args, const char *pw[HSM_DK_PARTS], const char **why)
 {
 	static const char *const names[] = {"A1", "A2", "A3"};
 	json_t *all = json_object_get(args, "components");
@@ -422,8 +425,8 @@ unseal_passwords(json_t *args, const char *pw[HSM_DK_PARTS], const char **why)
 	return TKM_OK;
 }
 
-static const char *
-unseal_why(int rc, unsigned bad_part)
+const char *
+hsm_dk_unseal_why(int rc, unsigned bad_part)
 {
 	static const char *const bad[] = {
 	    "dk.backup does not match its device key (altered file)",
@@ -451,16 +454,16 @@ op_unseal(struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 		*why = "already unsealed";
 		return TKM_ERR_PERMISSION;
 	}
-	if ((rc = unseal_passwords(args, pw, why)) != TKM_OK)
+	if ((rc = hsm_dk_unseal_passwords(args, pw, why)) != TKM_OK)
 		return rc;
 	if ((dk = tkm_secure_alloc(HSM_DK_LEN)) == NULL)
 		return TKM_ERR_NOMEM;
 	if ((rc = hsm_backup_open(c->st->dir, pw, dk, &bad_part)) != TKM_OK) {
-		*why = unseal_why(rc, bad_part);
+		*why = hsm_dk_unseal_why(rc, bad_part);
 		goto out;
 	}
 	if ((rc = hsm_seal_dk_new(dk, &hdk)) != TKM_OK ||
-	    (rc = keystore_check(c, hdk, why)) != TKM_OK)
+	    (rc = hsm_dk_keystore_check(c, hdk, why)) != TKM_OK)
 		goto out;
 	/* With seal local, a dk.sealed that did not open (lost or altered
 	 * machine key) is made anew, so the next restart is unattended. */
@@ -468,7 +471,7 @@ op_unseal(struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 		json_object_set_new(result, "resealed",
 		    json_boolean(
 			hsm_seal_local_write(c->st->dir, dk) == TKM_OK));
-	dk_publish(c, &hdk, result);
+	hsm_dk_publish(c, &hdk, result);
 out:
 	hsm_dk_free(hdk);
 	tkm_secure_free(dk, HSM_DK_LEN);

@@ -51,7 +51,7 @@
 #define SALT_LEN      16
 #define IV_LEN        16
 #define MKEY_LEN      32
-#define BACKUP_LEN    (MAGIC_LEN + KCV_LEN + HSM_DK_PARTS * HSM_BACKUP_REC_LEN)
+#define BACKUP_LEN    HSM_BACKUP_LEN
 #define SEALED_LEN    (MAGIC_LEN + KCV_LEN + IV_LEN + HSM_DK_LEN + TAG_LEN)
 #define SEALED_TAGGED (SEALED_LEN - TAG_LEN)
 
@@ -82,6 +82,9 @@
 #define ARGON_MAX_P  8
 
 _Static_assert(R_TAG + TAG_LEN == HSM_BACKUP_REC_LEN, "record layout");
+_Static_assert(
+    MAGIC_LEN + KCV_LEN + HSM_DK_PARTS * HSM_BACKUP_REC_LEN == HSM_BACKUP_LEN,
+    "file layout");
 
 static void
 put32(uint8_t *p, uint32_t v)
@@ -343,6 +346,18 @@ out:
 }
 
 int
+hsm_backup_open_buf(const uint8_t *f, size_t len,
+    const char *const passwords[HSM_DK_PARTS], uint8_t dk[HSM_DK_LEN],
+    unsigned *bad_part)
+{
+	*bad_part = 0;
+	memset(dk, 0, HSM_DK_LEN);
+	if (len != BACKUP_LEN || memcmp(f, BACKUP_MAGIC, MAGIC_LEN) != 0)
+		return TKM_ERR_VERIFY;
+	return backup_combine(f, passwords, dk, bad_part);
+}
+
+int
 hsm_backup_open(const char *dir, const char *const passwords[HSM_DK_PARTS],
     uint8_t dk[HSM_DK_LEN], unsigned *bad_part)
 {
@@ -353,9 +368,35 @@ hsm_backup_open(const char *dir, const char *const passwords[HSM_DK_PARTS],
 	memset(dk, 0, HSM_DK_LEN);
 	if ((rc = read_file(dir, HSM_SEAL_BACKUP, f, sizeof(f))) != TKM_OK)
 		return rc;
-	if (memcmp(f, BACKUP_MAGIC, MAGIC_LEN) != 0)
+	return hsm_backup_open_buf(f, sizeof(f), passwords, dk, bad_part);
+}
+
+void
+hsm_backup_recs(
+    const uint8_t f[HSM_BACKUP_LEN], struct hsm_backup_rec rec[HSM_DK_PARTS])
+{
+	size_t i;
+
+	for (i = 0; i < HSM_DK_PARTS; i++)
+		memcpy(rec[i].b,
+		    f + MAGIC_LEN + KCV_LEN + i * HSM_BACKUP_REC_LEN,
+		    HSM_BACKUP_REC_LEN);
+}
+
+int
+hsm_backup_read(const char *dir, const uint8_t kcv[8], uint8_t f[BACKUP_LEN])
+{
+	int rc;
+
+	if ((rc = read_file(dir, HSM_SEAL_BACKUP, f, BACKUP_LEN)) != TKM_OK)
+		return rc;
+	/* A file that is not this DK's would restore another HSM's key. */
+	if (memcmp(f, BACKUP_MAGIC, MAGIC_LEN) != 0 ||
+	    memcmp(f + MAGIC_LEN, kcv, KCV_LEN) != 0) {
+		memset(f, 0, BACKUP_LEN);
 		return TKM_ERR_VERIFY;
-	return backup_combine(f, passwords, dk, bad_part);
+	}
+	return TKM_OK;
 }
 
 /* --- local seal --------------------------------------------------------- */

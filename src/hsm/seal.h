@@ -27,6 +27,8 @@
 #define HSM_SEAL_MACHINE "machine.key"
 
 #define HSM_BACKUP_REC_LEN 96
+/* dk.backup: magic (8), KCV of DK (8), the three records. */
+#define HSM_BACKUP_LEN (16 + HSM_DK_PARTS * HSM_BACKUP_REC_LEN)
 
 /*
  * One component of dk.backup, made when its holder enters it (so that the
@@ -70,6 +72,29 @@ int hsm_backup_write(const char *dir, const uint8_t kcv[8],
  */
 int hsm_backup_open(const char *dir, const char *const passwords[HSM_DK_PARTS],
     uint8_t dk[HSM_DK_LEN], unsigned *bad_part) TKM_MUST_CHECK;
+
+/*
+ * The same for a dk.backup held in memory (f, len bytes: the file a
+ * restore brings from another HSM). A len other than HSM_BACKUP_LEN or a
+ * wrong magic is TKM_ERR_VERIFY with *bad_part 0.
+ */
+int hsm_backup_open_buf(const uint8_t *f, size_t len,
+    const char *const passwords[HSM_DK_PARTS], uint8_t dk[HSM_DK_LEN],
+    unsigned *bad_part) TKM_MUST_CHECK;
+
+/* The records of parts 1, 2, 3 of a dk.backup that opened (to write it
+ * again with hsm_backup_write, which gives the same bytes). */
+void hsm_backup_recs(
+    const uint8_t f[HSM_BACKUP_LEN], struct hsm_backup_rec rec[HSM_DK_PARTS]);
+
+/*
+ * Read DIR/dk.backup as it is (it leaves the HSM for removable media):
+ * TKM_ERR_NO_KEY if there is none, TKM_ERR_VERIFY if it is not a backup
+ * of the DK whose KCV is kcv (length, magic or KCV field wrong; the
+ * records are not checked: that takes the passwords), TKM_ERR_IO.
+ */
+int hsm_backup_read(const char *dir, const uint8_t kcv[8],
+    uint8_t f[HSM_BACKUP_LEN]) TKM_MUST_CHECK;
 
 /* Write a new DIR/machine.key (32 random bytes, 0600) and DIR/dk.sealed
  * holding dk under it. */

@@ -2,6 +2,8 @@
  * b64.c - base64 over OpenSSL's block codec (b64.h).
  */
 
+#include <string.h>
+
 #include <openssl/evp.h>
 
 #include "tkm/b64.h"
@@ -74,6 +76,7 @@ tkm_b64_decode(
 {
 	const size_t chunk = 4u << 20; /* a multiple of 4 */
 	size_t pad, take, n = 0;
+	uint8_t last[3];
 	int got;
 
 	*outlen = 0;
@@ -81,6 +84,10 @@ tkm_b64_decode(
 		return TKM_ERR_INPUT;
 	if (len / 4 * 3 - pad > cap)
 		return TKM_ERR_SPACE;
+	/* EVP_DecodeBlock writes padding as zero bytes, for which out need
+	 * not have room: a padded last group goes through last[]. */
+	if (pad > 0)
+		len -= 4;
 	while (len > 0) {
 		take = len > chunk ? chunk : len;
 		got = EVP_DecodeBlock(
@@ -91,7 +98,12 @@ tkm_b64_decode(
 		in += take;
 		len -= take;
 	}
-	/* EVP_DecodeBlock counts padding as zero bytes. */
-	*outlen = n - pad;
+	if (pad > 0) {
+		if (EVP_DecodeBlock(last, (const unsigned char *)in, 4) != 3)
+			return TKM_ERR_INPUT;
+		memcpy(out + n, last, 3 - pad);
+		n += 3 - pad;
+	}
+	*outlen = n;
 	return TKM_OK;
 }
