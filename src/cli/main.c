@@ -11,6 +11,8 @@ static const struct cli_cmd commands[] = {
     {"selfcheck", cmd_selfcheck,
 	"run libtkm's known-answer tests and print a summary"},
     {"hsm", cmd_hsm, "talk to tkms-hsmd (hsm cmd HOST:PORT COMMAND)"},
+    {"mot", cmd_mot,
+	"ministry key import: mot import --card F (mot card new: a test card)"},
     {"version", cmd_version, "print the version"},
 };
 
