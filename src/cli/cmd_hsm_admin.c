@@ -497,6 +497,11 @@ static const struct wrapper wrappers[] = {
 	{NULL}},
     {"audit", "checkpoint", "audit.checkpoint", {{NULL}}, {NULL},
 	{{"checkpoint", "out", O_TEXT}}},
+    /* `tkms maint request|apply|show` (cmd_maint.c) come here. */
+    {"maint", "request", "maint.request", {{NULL}}, {NULL},
+	{{"file", "out", O_TEXT}}},
+    {"maint", "apply", "maint.apply", {{"in", "file", T_TEXT}}, {NULL}},
+    {"maint", "show", "maint.show", {{NULL}}, {NULL}},
 };
 #define NWRAPPERS (sizeof(wrappers) / sizeof(wrappers[0]))
 
@@ -771,6 +776,10 @@ run_wrapper(int argc, char **argv)
 	    (rc = con_answer(&con, resp)) == 0) {
 		rc = save_outs(w, outs, resp);
 		print_result(resp);
+		/* A check that ran and failed (audit verify) exits 1. */
+		if (json_is_false(
+			json_object_get(json_object_get(resp, "result"), "ok")))
+			rc = 1;
 	}
 	json_decref(resp);
 	con_close(&con);

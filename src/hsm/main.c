@@ -328,6 +328,7 @@ run(const struct opts *o, struct hsm_config *cfg)
 		hsm_log("audit.db: %s", tkm_strerror(rc));
 		goto out;
 	}
+	hsm_audit_use_ident(st.audit, st.admin); /* checkpoints' signer */
 	if (o->components != NULL) {
 		if ((rc = make_dk(o->components, &dk)) != TKM_OK)
 			goto out;

@@ -1,6 +1,7 @@
 /*
  * ops_audit.c - the audit admin's view of the audit log (audit.h,
- * docs/management.md): show, verify, export.
+ * docs/management.md, docs/audit.md): show, verify, export, checkpoint;
+ * and the signer that gives the log the HSM identity (ident.h).
  *
  * A response is one management frame (HSM_MGMT_MAX bytes): listings stop
  * at a byte budget well below it and say where to go on ("next").
@@ -9,6 +10,8 @@
 #include <string.h>
 
 #include "audit.h"
+#include "backup.h"
+#include "ident.h"
 #include "ops.h"
 #include "tkm/buf.h"
 
@@ -178,26 +181,41 @@ op_audit_export(
 	return list(c, from, n, 1, result);
 }
 
-/* audit.verify {}: the whole chain, and the MACs when unsealed. */
+/* audit.verify {checkpoint?}: the whole chain, the MACs when unsealed,
+ * the checkpoints in DIR/audit.checkpoints and those given (lines as
+ * audit.checkpoint answered, or a copy of that file, kept off the
+ * machine). */
 int
 op_audit_verify(
     struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 {
 	struct hsm_dk *dk = atomic_load(&c->st->dk);
+	json_t *cp = json_object_get(args, "checkpoint");
 	struct hsm_audit_report rep;
 	int rc;
 
-	(void)args;
 	if ((rc = need_audit(c, why)) != TKM_OK)
 		return rc;
-	if ((rc = hsm_audit_verify(c->audit, dk, &rep)) != TKM_OK)
+	if (cp != NULL &&
+	    (!json_is_string(cp) ||
+		strlen(json_string_value(cp)) != json_string_length(cp))) {
+		*why = "checkpoint: text, checkpoint lines as audit.checkpoint "
+		       "returns them";
+		return TKM_ERR_INPUT;
+	}
+	if ((rc = hsm_audit_verify_with(c->audit, dk,
+		 cp != NULL ? json_string_value(cp) : NULL, &rep)) != TKM_OK)
 		return rc;
-	json_object_set_new(result, "ok", json_boolean(rep.first_bad == 0));
+	json_object_set_new(result, "ok", json_boolean(rep.ok));
 	json_object_set_new(
 	    result, "records", json_integer((json_int_t)rep.records));
 	json_object_set_new(
 	    result, "unmacked", json_integer((json_int_t)rep.unmacked));
 	json_object_set_new(result, "macs_checked", json_boolean(dk != NULL));
+	json_object_set_new(result, "checkpoints_checked",
+	    json_integer((json_int_t)rep.checkpoints));
+	json_object_set_new(
+	    result, "keys_checked", json_boolean(rep.keys_checked));
 	json_object_set_new(result, "first_bad",
 	    rep.first_bad != 0 ? json_integer((json_int_t)rep.first_bad)
 			       : json_null());
@@ -206,13 +224,63 @@ op_audit_verify(
 	return TKM_OK;
 }
 
+/* audit.checkpoint {}: sign a checkpoint of the newest record now (it is
+ * also appended to DIR/audit.checkpoints). */
 int
 op_audit_checkpoint(
     struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 {
-	(void)c;
+	struct hsm_dk *dk = atomic_load(&c->st->dk);
+	char line[HSM_AUDIT_CP_MAX];
+	uint64_t seq;
+	int rc;
+
 	(void)args;
-	(void)result;
-	*why = "not yet available"; /* stub: being written */
-	return TKM_ERR_PERMISSION;
+	if ((rc = need_audit(c, why)) != TKM_OK)
+		return rc;
+	rc = hsm_audit_checkpoint(c->audit, dk, line, &seq);
+	if (rc == TKM_ERR_NO_KEY)
+		*why = "no identity key to sign checkpoints with";
+	else if (rc == TKM_ERR_SEALED)
+		*why = "sealed: the identity key needs the device key";
+	else if (rc == TKM_ERR_IO)
+		*why = "cannot write audit.checkpoints";
+	else if (rc != TKM_OK)
+		*why = "cannot sign the checkpoint (identity key or serial)";
+	if (rc != TKM_OK)
+		return rc;
+	json_object_set_new(result, "checkpoint", json_string(line));
+	json_object_set_new(result, "seq", json_integer((json_int_t)seq));
+	return TKM_OK;
+}
+
+/* --- the identity as the log's signer ------------------------------------ */
+
+_Static_assert(HSM_AUDIT_SERIAL_MAX == HSM_SERIAL_MAX, "serial lengths");
+
+static int
+ident_serial(void *arg, char out[HSM_AUDIT_SERIAL_MAX + 1])
+{
+	return hsm_ident_serial(arg, out);
+}
+
+static int
+ident_key(void *arg, const struct hsm_dk *dk, struct tkm_sm2 **out)
+{
+	return hsm_ident_key(arg, dk, out);
+}
+
+static int
+ident_pub(void *arg, const struct hsm_dk *dk, uint8_t pub[TKM_SM2_PUB_LEN])
+{
+	return hsm_ident_pub(arg, dk, pub);
+}
+
+void
+hsm_audit_use_ident(struct hsm_audit *au, struct hsm_admin *a)
+{
+	const struct hsm_audit_signer s = {
+	    a, ident_serial, ident_key, ident_pub};
+
+	hsm_audit_set_signer(au, a != NULL ? &s : NULL);
 }
