@@ -2,9 +2,10 @@
  * keystore.c - the key libraries in SQLite (docs/keystore.md).
  *
  * One connection per thread, WAL with synchronous=FULL, every write one
- * committed statement. A deleted key leaves a row without a blob (a
- * tombstone), so that the version of an index never repeats and caches
- * (keys.c) may key on it.
+ * committed statement (or part of a restore's one transaction: begin,
+ * commit, rollback at the end of the file). A deleted key leaves a row without
+ * a blob (a tombstone), so that the version of an index never repeats and
+ * caches (keys.c) may key on it.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -257,7 +258,7 @@ check_info(const struct hsm_key_info *info)
 }
 
 /* Write one record with statement st (ST_PUT or ST_INSERT) in its own
- * committed transaction. */
+ * committed transaction, or in the caller's (hsm_keystore_begin). */
 static int
 write_key(struct hsm_keystore *ks, int st, struct hsm_key_info *info,
     const uint8_t *secret, size_t len)
@@ -302,7 +303,8 @@ write_key(struct hsm_keystore *ks, int st, struct hsm_key_info *info,
 	if (step != SQLITE_ROW)
 		goto out;
 	info->version = (unsigned)sqlite3_column_int64(s, 0);
-	/* The statement's transaction commits when it runs to completion. */
+	/* The statement's transaction commits when it runs to completion
+	 * (inside an explicit transaction, the statement just ends). */
 	if ((step = sqlite3_step(s)) != SQLITE_DONE)
 		goto out;
 	info->created = now;
@@ -455,28 +457,81 @@ out:
 	return rc;
 }
 
-/* stubs, being written */
+/*
+ * Zeroise. A connection of its own, so that the workers' may stay open:
+ * they hold no transaction between commands, so the deletes, the VACUUM
+ * (which rewrites the file without the freed pages) and the checkpoint
+ * (which copies the WAL back and truncates it to zero bytes) can all
+ * finish. secure_delete is set by hsm_db_open already; it is set again
+ * here because this function's promise depends on it.
+ */
 int
 hsm_keystore_wipe(const char *dir)
 {
-	(void)dir;
-	return TKM_ERR_INTERNAL;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+	int rc, ver = 0;
+
+	if ((rc = hsm_db_open(dir, DB_NAME, &db)) != TKM_OK)
+		return rc;
+	if ((rc = hsm_db_exec(db, "PRAGMA secure_delete = ON")) != TKM_OK ||
+	    (rc = hsm_db_exec(db, "BEGIN IMMEDIATE")) != TKM_OK)
+		goto out;
+	if ((rc = hsm_db_user_version(db, &ver)) == TKM_OK && ver != 0)
+		rc = hsm_db_exec(db, "DELETE FROM keys; DELETE FROM meta");
+	if (rc == TKM_OK)
+		rc = hsm_db_exec(db, "COMMIT");
+	if (rc != TKM_OK) {
+		sqlite3_exec(
+		    db, "ROLLBACK", NULL, NULL, NULL); /* rc says why */
+		goto out;
+	}
+	if ((rc = hsm_db_exec(db, "VACUUM")) != TKM_OK)
+		goto out;
+	/* busy = 1 in the first column: a reader kept part of the WAL. */
+	rc = TKM_ERR_IO;
+	if (sqlite3_prepare_v2(db, "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s,
+		NULL) == SQLITE_OK &&
+	    sqlite3_step(s) == SQLITE_ROW && sqlite3_column_int(s, 0) == 0)
+		rc = TKM_OK;
+out:
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return rc;
 }
 
+/*
+ * Transactions. write_key() steps its statement to SQLITE_DONE, which
+ * commits it when no transaction is open and only ends the statement
+ * inside one, so put, insert and delete work the same in both; the
+ * durability promise moves to hsm_keystore_commit(). BEGIN IMMEDIATE
+ * takes the write lock at once, so that a restore never fails halfway
+ * because a worker wrote first (the worker waits, up to the busy timeout).
+ */
 int
 hsm_keystore_begin(struct hsm_keystore *ks)
 {
+	if (!sqlite3_get_autocommit(ks->db))
+		return TKM_ERR_INTERNAL; /* no nesting */
 	return hsm_db_exec(ks->db, "BEGIN IMMEDIATE");
 }
 
+/* A COMMIT that fails (e.g. the disk is full) may leave the transaction
+ * open: roll it back, so that a failed commit changes nothing. */
 int
 hsm_keystore_commit(struct hsm_keystore *ks)
 {
-	return hsm_db_exec(ks->db, "COMMIT");
+	if (sqlite3_get_autocommit(ks->db))
+		return TKM_ERR_INTERNAL; /* SQLite rolled it back already */
+	if (hsm_db_exec(ks->db, "COMMIT") == TKM_OK)
+		return TKM_OK;
+	hsm_keystore_rollback(ks);
+	return TKM_ERR_IO;
 }
 
 void
 hsm_keystore_rollback(struct hsm_keystore *ks)
 {
-	sqlite3_exec(ks->db, "ROLLBACK", NULL, NULL, NULL);
+	if (!sqlite3_get_autocommit(ks->db))
+		sqlite3_exec(ks->db, "ROLLBACK", NULL, NULL, NULL);
 }
