@@ -6,6 +6,7 @@
 #ifndef HSM_OPS_H
 #define HSM_OPS_H
 
+#include "keystore.h"
 #include "mgmt.h"
 
 /* mgmt_ops.c: status (public) */
@@ -15,6 +16,8 @@ hsm_op_fn op_enrol, op_login_challenge, op_login, op_logout, op_password_set;
 /* ops_keys.c: key libraries, authorised state, whitelists, time */
 hsm_op_fn op_keys_list, op_keys_delete, op_auth_open, op_auth_close;
 hsm_op_fn op_whitelist_get, op_whitelist_set, op_time_get, op_time_set;
+/* A key's attributes as keys.list shows them (new reference). */
+json_t *hsm_key_json(const struct hsm_key_info *k);
 /* At start, after st->admin is open and before the workers: apply what
  * whitelist.set and time.set kept in the settings. */
 int hsm_settings_apply(struct hsm_state *st) TKM_MUST_CHECK;

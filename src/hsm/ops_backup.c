@@ -117,38 +117,10 @@ out:
 	return rc;
 }
 
-/* A restored key as keys.list shows it (ops_keys.c): attributes only. */
-static json_t *
-key_json(const struct hsm_key_info *k)
-{
-	char kcv[2 * sizeof(k->kcv) + 1], idx[8];
-	json_t *o = json_object();
-
-	if (o == NULL)
-		return NULL;
-	tkm_hex_encode(k->kcv, sizeof(k->kcv), kcv);
-	if (k->lib == HSM_LIB_DES || k->lib == HSM_LIB_SM4)
-		snprintf(idx, sizeof(idx), "%03X", k->index);
-	else
-		snprintf(idx, sizeof(idx), "%02u", k->index);
-	json_object_set_new(o, "lib", json_string(hsm_lib_name(k->lib)));
-	json_object_set_new(o, "index", json_integer(k->index));
-	json_object_set_new(o, "ref", json_string(idx));
-	json_object_set_new(o, "type", json_string(k->type));
-	json_object_set_new(o, "usage", json_string(k->usage));
-	json_object_set_new(o, "kcv_full", json_string(kcv));
-	kcv[6] = '\0';
-	json_object_set_new(o, "kcv", json_string(kcv));
-	json_object_set_new(o, "label", json_string(k->label));
-	json_object_set_new(o, "created", json_integer(k->created));
-	json_object_set_new(o, "version", json_integer(k->version));
-	return o;
-}
-
 static int
 list_one(void *arg, const struct hsm_key_info *k)
 {
-	json_t *o = key_json(k);
+	json_t *o = hsm_key_json(k);
 
 	if (o == NULL || json_array_append_new(arg, o) != 0)
 		return TKM_ERR_NOMEM;

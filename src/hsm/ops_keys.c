@@ -119,8 +119,8 @@ key_index_text(int lib, unsigned index, char out[8])
 }
 
 /* A key's attributes, never the key. */
-static json_t *
-key_json(const struct hsm_key_info *k)
+json_t *
+hsm_key_json(const struct hsm_key_info *k)
 {
 	char kcv[2 * sizeof(k->kcv) + 1], idx[8];
 	json_t *o = json_object();
@@ -148,7 +148,7 @@ key_json(const struct hsm_key_info *k)
 static int
 list_one(void *arg, const struct hsm_key_info *k)
 {
-	json_t *o = key_json(k);
+	json_t *o = hsm_key_json(k);
 
 	if (o == NULL || json_array_append_new(arg, o) != 0)
 		return TKM_ERR_NOMEM;
@@ -216,7 +216,7 @@ op_keys_delete(
 	}
 	if ((rc = hsm_keystore_delete(ks, lib, index)) != TKM_OK)
 		goto out;
-	json_object_set_new(result, "deleted", key_json(&info));
+	json_object_set_new(result, "deleted", hsm_key_json(&info));
 out:
 	hsm_keystore_close(ks);
 	return rc;
