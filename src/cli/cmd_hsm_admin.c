@@ -685,12 +685,20 @@ wrapper_args(const struct wrapper *w, struct console *con, int argc,
 	}
 	if (optind != argc)
 		return -1;
-	for (k = 0; k < MAX_WOUTS && w->outs[k].field != NULL; k++)
+	for (k = 0; k < MAX_WOUTS && w->outs[k].field != NULL; k++) {
 		if (outs[k] == NULL) {
 			fprintf(stderr, "tkms hsm: --%s FILE is required\n",
 			    w->outs[k].opt);
 			return -1;
 		}
+		/* Before the HSM does anything: a backup is never written
+		 * over another (cli_file_write_new checks again). */
+		if (access(outs[k], F_OK) == 0) {
+			fprintf(stderr, "tkms hsm: %s exists: not replaced\n",
+			    outs[k]);
+			return -1;
+		}
+	}
 	return wrapper_secrets(w, files, args);
 }
 

@@ -193,6 +193,7 @@ class Backup(unittest.TestCase):
         # --out never overwrites
         r = self.a1.run('backup', 'create', '--lib', 'des', '--out', f)
         self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b'exists: not replaced', r.stderr)
         with open(f, 'rb') as fh:
             self.assertEqual(fh.read(), data)
         # only C
