@@ -23,6 +23,8 @@ int cmd_hsm_admin(int argc, char **argv);
 int cmd_hsm_card(int argc, char **argv);
 /* cmd_mot.c: `tkms mot card new|import ...`, the ministry key import */
 int cmd_mot(int argc, char **argv);
+/* cmd_maint.c: `tkms maint request|sign|apply|show`, maintenance licences */
+int cmd_maint(int argc, char **argv);
 int cmd_selfcheck(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

@@ -13,6 +13,7 @@ static const struct cli_cmd commands[] = {
     {"hsm", cmd_hsm, "talk to tkms-hsmd (hsm cmd HOST:PORT COMMAND)"},
     {"mot", cmd_mot,
 	"ministry key import: mot import --card F (mot card new: a test card)"},
+    {"maint", cmd_maint, "maintenance licences: maint request|sign|apply|show"},
     {"version", cmd_version, "print the version"},
 };
 
