@@ -524,10 +524,58 @@ hsm_admin_set(struct hsm_admin *a, const char *key, const char *val)
 	return rc;
 }
 
+/* --- zeroise ------------------------------------------------------------ */
+
+#define RESET_KEEP_MAX 8
+
+/* Unbound parameters are NULL: "key IN (..., NULL)" is then NULL, not
+ * false, for a key that is not kept, hence coalesce. */
+static const char reset_settings_sql[] =
+    "DELETE FROM settings WHERE coalesce(key IN"
+    " (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8), 0) = 0";
+
+/*
+ * One transaction, so that a failure leaves every enrolment in place (the
+ * administrators can log in and run zeroise again). secure_delete (db.c)
+ * overwrites the freed pages; the checkpoint then copies them over the
+ * database file and empties the WAL, which would otherwise still hold the
+ * old pages with the password hashes.
+ */
 int
 hsm_admin_reset(struct hsm_admin *a, const char *const *keep)
 {
-	(void)a; /* stub: being written */
-	(void)keep;
-	return TKM_ERR_INTERNAL;
+	sqlite3_stmt *s = NULL;
+	size_t i, n = 0;
+	int rc, log = 0, done = 0;
+
+	if (a == NULL)
+		return TKM_ERR_INPUT;
+	while (keep != NULL && keep[n] != NULL)
+		n++;
+	if (n > RESET_KEEP_MAX)
+		return TKM_ERR_INPUT;
+	pthread_mutex_lock(&a->mu);
+	rc = TKM_ERR_IO;
+	if (sqlite3_prepare_v2(a->db, reset_settings_sql, -1, &s, NULL) !=
+	    SQLITE_OK)
+		goto out;
+	for (i = 0; i < n; i++)
+		if (sqlite3_bind_text(
+			s, (int)i + 1, keep[i], -1, SQLITE_STATIC) != SQLITE_OK)
+			goto out;
+	if (hsm_db_exec(a->db, "BEGIN IMMEDIATE") != TKM_OK)
+		goto out;
+	if (hsm_db_exec(a->db, "DELETE FROM roles") != TKM_OK ||
+	    sqlite3_step(s) != SQLITE_DONE ||
+	    hsm_db_exec(a->db, "COMMIT") != TKM_OK) {
+		sqlite3_exec(a->db, "ROLLBACK", NULL, NULL, NULL);
+		goto out;
+	}
+	if (sqlite3_wal_checkpoint_v2(a->db, NULL, SQLITE_CHECKPOINT_TRUNCATE,
+		&log, &done) == SQLITE_OK)
+		rc = TKM_OK;
+out:
+	sqlite3_finalize(s);
+	pthread_mutex_unlock(&a->mu);
+	return rc;
 }

@@ -24,8 +24,8 @@ cmd_nc(struct hsm_cmd_ctx *c, struct tkm_rd *in, struct tkm_wr *out)
 
 	if ((rc = tkm_rd_end(in)) != TKM_OK)
 		return rc;
-	if (c->w->st->dk != NULL)
-		hsm_dk_kcv(c->w->st->dk, kcv);
+	if (c->w->dk != NULL)
+		hsm_dk_kcv(c->w->dk, kcv);
 	tkm_wr_hex(out, kcv, sizeof(kcv));
 	tkm_wr_str(out, HSM_FIRMWARE);
 	return tkm_wr_error(out);

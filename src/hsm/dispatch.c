@@ -67,21 +67,47 @@ hsm_listener_live(struct hsm_state *st, const struct hsm_listener_cfg *l)
 }
 
 void
-hsm_state_cleanup(struct hsm_state *st)
+hsm_wl_reset(struct hsm_state *st)
 {
-	struct hsm_wl *wl, *older;
+	struct hsm_wl *wl, *tail;
 	size_t i;
 
 	for (i = 0; i < HSM_MAX_LISTENERS; i++) {
-		wl = atomic_exchange(&st->wl[i], NULL);
-		for (; wl != NULL; wl = older) {
-			older = wl->older;
-			free(wl);
-		}
+		if ((wl = atomic_exchange(&st->wl[i], NULL)) == NULL)
+			continue;
+		/* Workers read only ->l of a published copy; ->older is
+		 * the management thread's (and cleanup's). */
+		for (tail = wl; tail->older != NULL; tail = tail->older)
+			;
+		tail->older = st->wl_dropped;
+		st->wl_dropped = wl;
 	}
 }
 
-/* Audit a refused command; a failing audit must not stop the answer. */
+static void
+wl_free_chain(struct hsm_wl *wl)
+{
+	struct hsm_wl *older;
+
+	for (; wl != NULL; wl = older) {
+		older = wl->older;
+		free(wl);
+	}
+}
+
+void
+hsm_state_cleanup(struct hsm_state *st)
+{
+	size_t i;
+
+	for (i = 0; i < HSM_MAX_LISTENERS; i++)
+		wl_free_chain(atomic_exchange(&st->wl[i], NULL));
+	wl_free_chain(st->wl_dropped);
+	st->wl_dropped = NULL;
+}
+
+/* Audit a refused command; a failing audit must not stop the answer.
+ * Between hsm_worker_enter() and leave: w->dk is held. */
 static void
 audit_refusal(struct hsm_worker *w, const char *code, int err)
 {
@@ -89,8 +115,7 @@ audit_refusal(struct hsm_worker *w, const char *code, int err)
 
 	if (st->audit == NULL)
 		return;
-	if (hsm_audit_refusal(
-		st->audit, atomic_load(&st->dk), w->peer, code, err) != TKM_OK)
+	if (hsm_audit_refusal(st->audit, w->dk, w->peer, code, err) != TKM_OK)
 		hsm_log("audit: cannot record a refused %s", code);
 }
 
@@ -103,7 +128,9 @@ hsm_refuse(struct hsm_worker *w, const struct hsm_listener_cfg *l,
 
 	rc = tkm_req_parse(frame, len, l->hdrlen, &req);
 	(void)rc;
+	(void)hsm_worker_enter(w); /* the audit MACs with DK */
 	audit_refusal(w, req.cmd, err);
+	hsm_worker_leave(w);
 	answer_error(out, &req, err);
 }
 
@@ -123,8 +150,8 @@ admit(struct hsm_worker *w, const struct hsm_listener_cfg *l,
 	return TKM_OK;
 }
 
-void
-hsm_dispatch(struct hsm_worker *w, const struct hsm_listener_cfg *l,
+static void
+dispatch(struct hsm_worker *w, const struct hsm_listener_cfg *l,
     const uint8_t *frame, size_t len, struct tkm_wr *out)
 {
 	struct hsm_cmd_ctx ctx = {w, l, NULL};
@@ -161,4 +188,15 @@ hsm_dispatch(struct hsm_worker *w, const struct hsm_listener_cfg *l,
 		rc = tkm_resp_end(out, &req);
 	if (rc != TKM_OK)
 		answer_error(out, &req, rc);
+}
+
+void
+hsm_dispatch(struct hsm_worker *w, const struct hsm_listener_cfg *l,
+    const uint8_t *frame, size_t len, struct tkm_wr *out)
+{
+	/* DK, if there is one, stays alive until leave (hsm.h): the
+	 * handlers, the key store and the audit use w->dk meanwhile. */
+	(void)hsm_worker_enter(w);
+	dispatch(w, l, frame, len, out);
+	hsm_worker_leave(w);
 }

@@ -142,6 +142,19 @@ hsm_keys_wipe(struct hsm_keys *keys)
 	cache_drop_msgs(&keys->rsa, &rsa_ops);
 }
 
+void
+hsm_keys_flush(struct hsm_keys *keys)
+{
+	if (keys == NULL)
+		return;
+	hsm_keys_wipe(keys);
+	tkm_cleanse(keys->buf, HSM_MAX_SECRET);
+	cache_free(&keys->sm2, &sm2_ops);
+	cache_free(&keys->rsa, &rsa_ops);
+	memset(keys->sm2.version, 0, sizeof(keys->sm2.version));
+	memset(keys->rsa.version, 0, sizeof(keys->rsa.version));
+}
+
 struct hsm_key *
 hsm_slot(struct hsm_cmd_ctx *c, unsigned i)
 {
@@ -214,11 +227,11 @@ read_lmk(struct hsm_cmd_ctx *c, const struct tkm_keyref *ref, int alg,
 		       ref->scheme == 'Y';
 	if (!fits)
 		return TKM_ERR_SCHEME;
-	if (c->w->st->dk == NULL)
+	if (c->w->dk == NULL)
 		return TKM_ERR_SEALED;
 	slot->len = ref->bloblen;
 	return hsm_dk_lmk_decrypt(
-	    c->w->st->dk, alg, type, ref->blob, ref->bloblen, slot->k);
+	    c->w->dk, alg, type, ref->blob, ref->bloblen, slot->k);
 }
 
 int
@@ -259,11 +272,11 @@ hsm_key_write_lmk(
 	uint8_t ct[TKM_MAX_KEY];
 	int rc;
 
-	if (c->w->st->dk == NULL)
+	if (c->w->dk == NULL)
 		rc = TKM_ERR_SEALED;
 	else
 		rc = hsm_dk_lmk_encrypt(
-		    c->w->st->dk, key->alg, key->type, key->k, key->len, ct);
+		    c->w->dk, key->alg, key->type, key->k, key->len, ct);
 	if (rc != TKM_OK) {
 		if (out->err == TKM_OK)
 			out->err = rc;
@@ -325,7 +338,7 @@ read_msg(struct hsm_cmd_ctx *c, const struct tkm_asymref *ref,
 	size_t i, len = 0;
 	int rc;
 
-	if (c->w->st->dk == NULL)
+	if (c->w->dk == NULL)
 		return TKM_ERR_SEALED;
 	for (i = 0; i < HSM_KEY_SLOTS && ac->msg[i] != NULL; i++)
 		;
@@ -335,7 +348,7 @@ read_msg(struct hsm_cmd_ctx *c, const struct tkm_asymref *ref,
 	if (ref->bloblen > HSM_MAX_SECRET + HSM_WRAP_OVERHEAD)
 		return TKM_ERR_ASYM_KEY;
 	rc = hsm_dk_unwrap(
-	    c->w->st->dk, &wc, ref->blob, ref->bloblen, keys->buf, &len);
+	    c->w->dk, &wc, ref->blob, ref->bloblen, keys->buf, &len);
 	if (rc == TKM_OK)
 		rc = ops->load(keys->buf, len, &ac->msg[i]);
 	tkm_cleanse(keys->buf, len);
@@ -444,14 +457,13 @@ hsm_asym_blob(struct hsm_cmd_ctx *c, int lib, const uint8_t *secret, size_t len,
 		ops = &rsa_ops;
 	else
 		return TKM_ERR_INTERNAL;
-	if (c->w->st->dk == NULL)
+	if (c->w->dk == NULL)
 		rc = TKM_ERR_SEALED;
 	else if (len == 0 || len > HSM_MAX_SECRET)
 		rc = TKM_ERR_ASYM_KEY;
 	else {
 		msg_ctx(ops, &wc);
-		rc =
-		    hsm_dk_wrap(c->w->st->dk, &wc, secret, len, blob, &bloblen);
+		rc = hsm_dk_wrap(c->w->dk, &wc, secret, len, blob, &bloblen);
 	}
 	if (rc != TKM_OK) {
 		if (out->err == TKM_OK)

@@ -30,6 +30,9 @@ int hsm_keys_new(struct hsm_keys **out) TKM_MUST_CHECK;
 void hsm_keys_free(struct hsm_keys *keys);
 /* Wipe every slot (the dispatcher calls this after each command). */
 void hsm_keys_wipe(struct hsm_keys *keys);
+/* Wipe every slot and drop every cached asymmetric key: they belong to a
+ * DK that was retired (hsm_worker_enter). */
+void hsm_keys_flush(struct hsm_keys *keys);
 
 /* Slot i (0..HSM_KEY_SLOTS-1) of the worker, in locked memory. */
 struct hsm_key *hsm_slot(struct hsm_cmd_ctx *c, unsigned i);

@@ -191,6 +191,15 @@ sess_new(const char *peer, time_t now)
 	return s;
 }
 
+void
+hsm_mgmt_end_sessions(void)
+{
+	size_t i;
+
+	for (i = 0; i < MAX_SESSIONS; i++)
+		sess_drop(&sessions[i]);
+}
+
 /* --- one request -------------------------------------------------------- */
 
 int

@@ -136,4 +136,9 @@ void hsm_mgmt_stop(struct hsm_mgmt *m);
  */
 json_t *hsm_mgmt_handle(struct hsm_op_ctx *c, json_t *req);
 
+/* End every session (zeroise), the caller's included: its slot is wiped,
+ * so hsm_mgmt_handle() answers the request that ran this without a
+ * session. Management thread only. */
+void hsm_mgmt_end_sessions(void);
+
 #endif

@@ -79,6 +79,7 @@ struct worker {
 	struct lref refs[HSM_MAX_LISTENERS];
 	struct event *resume; /* re-enables accept after a pause */
 	struct event *stop;   /* activated by hsm_server_wait() */
+	struct event *sync;   /* activated by hsm_dk_retire() (zeroise) */
 	struct hsm_worker hw;
 	int hw_ok;
 	uint8_t *out; /* response buffer, OUT_CAP bytes */
@@ -440,6 +441,27 @@ on_stop(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(w->base);
 }
 
+/* DK was retired (zeroise): close the key store and drop the cached keys
+ * now, not at the next command, which may never come. */
+static void
+on_sync(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	(void)fd;
+	(void)what;
+	hsm_worker_sync(&w->hw);
+}
+
+/* Called by hsm_dk_retire() from the management thread. */
+static void
+kick(void *arg)
+{
+	struct worker *w = arg;
+
+	event_active(w->sync, 0, 0);
+}
+
 static int
 worker_init(struct hsm_server *s, unsigned id)
 {
@@ -452,12 +474,14 @@ worker_init(struct hsm_server *s, unsigned id)
 	if ((w->base = event_base_new()) == NULL ||
 	    (w->resume = evtimer_new(w->base, on_resume, w)) == NULL ||
 	    (w->stop = event_new(w->base, -1, 0, on_stop, w)) == NULL ||
+	    (w->sync = event_new(w->base, -1, 0, on_sync, w)) == NULL ||
 	    (w->out = malloc(OUT_CAP)) == NULL)
 		return TKM_ERR_NOMEM;
 	if ((rc = hsm_worker_init(&w->hw, s->st)) != TKM_OK) {
 		hsm_log("worker %u: %s", id, tkm_strerror(rc));
 		return rc;
 	}
+	hsm_worker_set_kick(&w->hw, kick, w);
 	w->hw_ok = 1;
 	return TKM_OK;
 }
@@ -476,6 +500,8 @@ worker_cleanup(struct worker *w)
 		event_free(w->resume);
 	if (w->stop != NULL)
 		event_free(w->stop);
+	if (w->sync != NULL)
+		event_free(w->sync);
 	if (w->base != NULL)
 		event_base_free(w->base);
 	if (w->hw_ok)
