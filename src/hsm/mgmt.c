@@ -248,6 +248,24 @@ is_secret_arg(const char *name)
 	return 0;
 }
 
+/* A long string argument (a backup or licence file in base64 or text)
+ * as its size and the start of its SM3: enough to tell which file it was,
+ * short enough to leave room for why the op failed. */
+#define ARG_SHOWN 64
+static json_t *
+audit_digest(const char *v)
+{
+	uint8_t h[TKM_MAX_HASH];
+	char hex[2 * 8 + 1], text[80];
+
+	if (tkm_hash(TKM_SM3, v, strlen(v), h) != TKM_OK)
+		return json_string("(long)");
+	tkm_hex_encode(h, 8, hex);
+	snprintf(
+	    text, sizeof(text), "(%zu characters, SM3 %s...)", strlen(v), hex);
+	return json_string(text);
+}
+
 /* The args as compact JSON without secrets or nested objects, then why
  * the op failed (if it did), cut to DETAIL_MAX bytes. */
 static void
@@ -266,6 +284,9 @@ audit_detail(json_t *args, const char *why, char *out, size_t cap)
 			json_object_set_new(copy, k, json_string("(hidden)"));
 		else if (json_is_object(v))
 			json_object_set_new(copy, k, json_string("{...}"));
+		else if (json_is_string(v) && json_string_length(v) > ARG_SHOWN)
+			json_object_set_new(
+			    copy, k, audit_digest(json_string_value(v)));
 		else
 			json_object_set(copy, k, v);
 	}

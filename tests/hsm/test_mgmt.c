@@ -559,6 +559,25 @@ test_audit_no_secrets(void **state)
 	assert_null(strstr(s.last_detail, "123456"));
 	assert_null(strstr(s.last_detail, "0011AABB"));
 	assert_non_null(strstr(s.last_detail, "\"B\""));
+
+	/* A file argument is shown by size and digest, so that why the op
+	 * failed still fits: an unknown lib with a 1000-character file. */
+	{
+		char req[1200];
+		int n;
+
+		n = snprintf(req, sizeof(req),
+		    "{\"op\": \"backup.restore\", \"args\": {\"file\": \"");
+		memset(req + n, 'Q', 1000);
+		snprintf(
+		    req + n + 1000, sizeof(req) - (size_t)n - 1000, "\"}}");
+		json_decref(call(f, req));
+		s = audit_seen(f);
+		assert_string_equal(s.last_op, "backup.restore");
+		assert_null(strstr(s.last_detail, "QQQQ"));
+		assert_non_null(
+		    strstr(s.last_detail, "(1000 characters, SM3 "));
+	}
 }
 
 /* --- the manage line of the config file -------------------------------- */
