@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "ident.h"
 #include "keys.h"
 #include "keystore.h"
 #include "tkm/crypto.h"
@@ -909,6 +910,28 @@ sig_read_head(struct tkm_rd *in, struct sig_req *r)
 	return read_sm2_id(in, &r->id, &r->idlen);
 }
 
+/*
+ * The maintenance key pair (ident.h) signs licence updates: with it, EW
+ * needs the authorised state that the security admin opens for the
+ * signing (spec 配置加密机维保信息 step 3: 加密机安全管理员 ... 进行登录验证).
+ * in is at the key reference; nothing is consumed.
+ */
+static int
+ew_key_allowed(struct hsm_cmd_ctx *c, struct tkm_rd in, int lib)
+{
+	struct hsm_key_info info;
+	struct tkm_asymref ref;
+
+	if (lib != HSM_LIB_SM2 || tkm_asymref_parse(&in, &ref) != TKM_OK ||
+	    ref.blob != NULL || c->w->ks == NULL)
+		return TKM_OK; /* key_read() reports what is wrong */
+	if (hsm_keystore_get(c->w->ks, HSM_LIB_SM2, ref.index, &info, NULL, 0,
+		NULL) != TKM_OK ||
+	    strcmp(info.label, HSM_MKEY_LABEL) != 0)
+		return TKM_OK;
+	return hsm_authorised(c->w->st) ? TKM_OK : TKM_ERR_NOT_AUTH;
+}
+
 int
 cmd_ew(struct hsm_cmd_ctx *c, struct tkm_rd *in, struct tkm_wr *out)
 {
@@ -921,6 +944,7 @@ cmd_ew(struct hsm_cmd_ctx *c, struct tkm_rd *in, struct tkm_wr *out)
 	if ((rc = sig_read_head(in, &r)) != TKM_OK ||
 	    (rc = read_lv(in, 4, &r.data, &r.len)) != TKM_OK ||
 	    (rc = read_delim(in)) != TKM_OK ||
+	    (rc = ew_key_allowed(c, *in, r.lib)) != TKM_OK ||
 	    (rc = key_read(c, in, r.lib, &k)) != TKM_OK ||
 	    (rc = tkm_rd_end(in)) != TKM_OK)
 		goto out;

@@ -27,6 +27,12 @@
 
 struct hsm_admin;
 
+/* The label mkey.generate gives the maintenance key pair in the SM2
+ * library: EW signs with that key only in the authorised state
+ * (cmd_asym.c), so that reaching the root HSM's business port is not
+ * enough to sign a licence update. */
+#define HSM_MKEY_LABEL "maintenance key pair"
+
 /* The serial; made (random) and stored on first call. */
 int hsm_ident_serial(
     struct hsm_admin *a, char out[HSM_SERIAL_MAX + 1]) TKM_MUST_CHECK;

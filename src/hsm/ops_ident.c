@@ -28,7 +28,7 @@
 #include "tkm/mem.h"
 
 #define MKEY_INDEX_DEFAULT HSM_ASYM_MAX_INDEX
-#define MKEY_LABEL         "maintenance key pair"
+#define MKEY_LABEL         HSM_MKEY_LABEL
 #define MKEY_USAGE         '0'   /* EI's usage digit: it signs licences */
 #define MKEY_TYPE          "SM2" /* the type code of SM2 key pairs */
 #define PUB_HEX            (2 * TKM_SM2_PUB_LEN)

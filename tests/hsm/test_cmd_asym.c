@@ -16,8 +16,11 @@
  */
 #include "hsmtest.h"
 
+#include "ident.h"
+
 #include "tkm/crypto.h"
 #include "tkm/derive.h"
+#include "tkm/mem.h"
 #include "tkm/rsa.h"
 #include "tkm/sm2.h"
 
@@ -1091,6 +1094,46 @@ ew_sm2(void **state)
 	tkm_sm2_free(k);
 }
 
+/* The maintenance key pair (label HSM_MKEY_LABEL) signs only in the
+ * authorised state; other stored key pairs as before. */
+static void
+ew_mkey_needs_auth(void **state)
+{
+	struct hsm_key_info info;
+	struct hsmtest *saved = T;
+	uint8_t d[64];
+	size_t n;
+	struct msg m;
+
+	(void)state;
+	T = hsmtest_new(1);
+	expect("EI", hsmtest_cmd(T, "EIS00256;20", NULL), "EJ00");
+	expect("EI", hsmtest_cmd(T, "EIS00256;19", NULL), "EJ00");
+	assert_int_equal(hsm_keystore_get(hsmtest_worker(T)->ks, HSM_LIB_SM2,
+			     20, &info, d, sizeof(d), &n),
+	    TKM_OK);
+	snprintf(info.label, sizeof(info.label), "%s", HSM_MKEY_LABEL);
+	assert_int_equal(
+	    hsm_keystore_put(hsmtest_worker(T)->ks, &info, d, n), TKM_OK);
+	tkm_cleanse(d, sizeof(d));
+	atomic_store(&T->st.authorised, 0);
+	m_init(&m, "EW20070000");
+	m_lv(&m, msg_text, 14);
+	m_str(&m, ";20");
+	expect("EW", m_send(&m, &n), "EX17");
+	m_init(&m, "EW20070000");
+	m_lv(&m, msg_text, 14);
+	m_str(&m, ";19");
+	expect("EW", m_send(&m, &n), "EX00");
+	atomic_store(&T->st.authorised, 1);
+	m_init(&m, "EW20070000");
+	m_lv(&m, msg_text, 14);
+	m_str(&m, ";20");
+	expect("EW", m_send(&m, &n), "EX00");
+	hsmtest_free(T);
+	T = saved;
+}
+
 static void
 ew_rsa(void **state)
 {
@@ -1568,6 +1611,7 @@ main(void)
 	    cmocka_unit_test(ei_sm2_not_stored),
 	    cmocka_unit_test(ei_store_needs_auth),
 	    cmocka_unit_test(ei_errors),
+	    cmocka_unit_test(ew_mkey_needs_auth),
 	    cmocka_unit_test(ej_index),
 	    cmocka_unit_test(ej_blob),
 	    cmocka_unit_test(ej_errors),
