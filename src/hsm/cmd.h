@@ -9,12 +9,16 @@
  * ERR) to out. A handler returns TKM_OK, or a cause: the dispatcher then
  * discards what the handler wrote and answers with the cause's wire code.
  * Key slots (keys.h) are wiped by the dispatcher after every command.
+ * For a command flagged HSM_F_LICENSED that succeeded, the dispatcher
+ * then counts one use of each stored key the handler read (licence.h)
+ * and answers A1/A2 instead if a licence refuses.
  */
 #ifndef HSM_CMD_H
 #define HSM_CMD_H
 
 #include "config.h"
 #include "hsm.h"
+#include "licence.h"
 #include "tkm/buf.h"
 #include "tkm/wire.h"
 
@@ -22,6 +26,12 @@ struct hsm_cmd_ctx {
 	struct hsm_worker *w;
 	const struct hsm_listener_cfg *l;
 	const struct tkm_req *req;
+	/* The stored keys the handler read (keys.c fills this in), each
+	 * once: the dispatcher counts a licensed command's uses of them
+	 * (licence.h). over: more than fit, so the list is not all. */
+	size_t nused;
+	int over;
+	struct hsm_lic_key used[HSM_LIC_KEYS];
 };
 
 typedef int hsm_cmd_fn(

@@ -1,8 +1,9 @@
 /*
  * dispatch.c - from a request frame to a response frame: parse, find the
- * command, check whitelist and state once, run the handler, answer.
- * Refusals by whitelist, IP whitelist or state are audited (audit.h,
- * rate-limited there).
+ * command, check whitelist and state once, run the handler, count the
+ * maintenance licences of a licensed command (licence.h), answer.
+ * Refusals by whitelist, IP whitelist, state or licence are audited
+ * (audit.h, rate-limited there).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -150,6 +151,36 @@ admit(struct hsm_worker *w, const struct hsm_listener_cfg *l,
 	return TKM_OK;
 }
 
+/*
+ * A licensed command's handler succeeded and its answer is complete: one
+ * use of each stored key it read, committed before the answer goes out
+ * (licence.h), all or none. A refusal (A1, A2) is audited; a licence store
+ * that cannot be read or written refuses too (TKM_ERR_IO), because an
+ * answer that was not counted would be a use no licence allowed.
+ */
+static int
+count_uses(
+    struct hsm_worker *w, const struct hsm_cmd_ctx *ctx, const char *code)
+{
+	struct hsm_lic *lic;
+	int64_t now;
+	int rc;
+
+	if (ctx->over)
+		return TKM_ERR_INTERNAL; /* a key we could not note */
+	if (ctx->nused == 0)
+		return TKM_OK;
+	if ((lic = hsm_worker_lic(w)) == NULL)
+		return TKM_ERR_IO;
+	now = (int64_t)time(NULL) + atomic_load(&w->st->time_offset);
+	rc = hsm_lic_use_keys(lic, code, ctx->used, ctx->nused, now);
+	if (rc == TKM_ERR_LIC_EXHAUSTED || rc == TKM_ERR_LIC_EXPIRED)
+		audit_refusal(w, code, rc);
+	else if (rc != TKM_OK)
+		hsm_log("licence store: %s", tkm_strerror(rc));
+	return rc;
+}
+
 static void
 dispatch(struct hsm_worker *w, const struct hsm_listener_cfg *l,
     const uint8_t *frame, size_t len, struct tkm_wr *out)
@@ -186,6 +217,9 @@ dispatch(struct hsm_worker *w, const struct hsm_listener_cfg *l,
 	hsm_keys_wipe(w->keys);
 	if (rc == TKM_OK)
 		rc = tkm_resp_end(out, &req);
+	/* Counted last: once counted, this answer is the one given. */
+	if (rc == TKM_OK && (cmd->flags & HSM_F_LICENSED))
+		rc = count_uses(w, &ctx, req.cmd);
 	if (rc != TKM_OK)
 		answer_error(out, &req, rc);
 }

@@ -14,6 +14,7 @@
 
 struct hsm_admin;
 struct hsm_audit;
+struct hsm_lic;
 
 #define HSM_FIRMWARE "TKMS0001A" /* 9 A, reported by NC */
 
@@ -92,7 +93,8 @@ struct hsm_worker {
 	 * Outside a command it is the last one seen (tests only). */
 	struct hsm_dk *dk;
 	struct hsm_worker_slot *slot; /* registered in st->slots */
-	unsigned long gen; /* st->dk_gen that ks and the caches belong to */
+	unsigned long gen;   /* st->dk_gen that ks and the caches belong to */
+	struct hsm_lic *lic; /* licence store (licence.h), NULL until used */
 };
 
 /*
@@ -130,6 +132,10 @@ void hsm_worker_set_kick(
  * (logged). The dispatcher calls it for every command that needs DK,
  * between enter and leave. */
 struct hsm_keystore *hsm_worker_ks(struct hsm_worker *w);
+/* The worker's licence store, opened on first need (a worker whose
+ * commands never use a stored key never opens it); NULL if it does not
+ * open (logged). */
+struct hsm_lic *hsm_worker_lic(struct hsm_worker *w);
 
 /*
  * Take DK away from a running HSM (zeroise). st->dk becomes NULL (commands

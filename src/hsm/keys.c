@@ -190,6 +190,26 @@ sym_lib(int alg)
 	return alg == TKM_DES ? HSM_LIB_DES : HSM_LIB_SM4;
 }
 
+/* Remember a stored key the command read, once, for the maintenance
+ * licences the dispatcher counts (cmd.h). Keys under DK and index 99 blobs
+ * are not stored keys: nobody can list them. */
+static void
+note_used(struct hsm_cmd_ctx *c, int lib, unsigned index)
+{
+	size_t i;
+
+	for (i = 0; i < c->nused; i++)
+		if (c->used[i].lib == lib && c->used[i].index == index)
+			return;
+	if (c->nused == HSM_LIC_KEYS) {
+		c->over = 1;
+		return;
+	}
+	c->used[c->nused].lib = lib;
+	c->used[c->nused].index = index;
+	c->nused++;
+}
+
 /* K+3H: the stored key must have the type asked for and fit alg. */
 static int
 read_stored(struct hsm_cmd_ctx *c, unsigned index, int alg, const char *type,
@@ -210,6 +230,7 @@ read_stored(struct hsm_cmd_ctx *c, unsigned index, int alg, const char *type,
 	if (strcmp(info.type, type) != 0 || tkm_key_len_ok(alg, len) != TKM_OK)
 		return TKM_ERR_TYPE_USE;
 	slot->len = len;
+	note_used(c, sym_lib(alg), index);
 	return TKM_OK;
 }
 
@@ -375,6 +396,7 @@ read_index(struct hsm_cmd_ctx *c, unsigned index, const struct asym_ops *ops,
 		goto out;
 	if (ac->obj[index] != NULL && ac->version[index] == info.version) {
 		*out = ac->obj[index];
+		note_used(c, ops->lib, index);
 		return TKM_OK;
 	}
 	/* Attributes and secret again in one read, so that the version we
@@ -390,6 +412,7 @@ read_index(struct hsm_cmd_ctx *c, unsigned index, const struct asym_ops *ops,
 	ac->obj[index] = obj;
 	ac->version[index] = info.version;
 	*out = obj;
+	note_used(c, ops->lib, index);
 	return TKM_OK;
 out:
 	if (rc == TKM_ERR_NO_KEY) {

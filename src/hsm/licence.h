@@ -40,6 +40,13 @@ struct hsm_lic_state {
 
 struct hsm_lic;
 
+/* A stored key a command used (the dispatcher's list, cmd.h). */
+struct hsm_lic_key {
+	int lib; /* enum hsm_lib */
+	unsigned index;
+};
+#define HSM_LIC_KEYS 4 /* stored keys one command may use */
+
 int hsm_lic_open(const char *dir, struct hsm_lic **out) TKM_MUST_CHECK;
 void hsm_lic_close(struct hsm_lic *l);
 
@@ -55,6 +62,15 @@ void hsm_lic_close(struct hsm_lic *l);
  */
 int hsm_lic_use(struct hsm_lic *l, const char *cmd, int lib, unsigned index,
     int64_t now) TKM_MUST_CHECK;
+
+/*
+ * hsm_lic_use for every key one command used (n <= HSM_LIC_KEYS, a key
+ * given twice is counted once), all or nothing: the counts go down in one
+ * transaction, or, when any key is refused, none does and the first
+ * refusal is returned, so that a refused command costs no key a count.
+ */
+int hsm_lic_use_keys(struct hsm_lic *l, const char *cmd,
+    const struct hsm_lic_key *keys, size_t n, int64_t now) TKM_MUST_CHECK;
 
 /* Every licence, in (lib, index, cmd) order. */
 int hsm_lic_list(struct hsm_lic *l,

@@ -26,6 +26,7 @@
 
 #include "hsm.h"
 #include "keys.h"
+#include "licence.h"
 #include "server.h"
 
 #define CACHE_LINE 64
@@ -112,8 +113,10 @@ hsm_worker_cleanup(struct hsm_worker *w)
 	slot_unregister(w);
 	hsm_keystore_close(w->ks);
 	hsm_keys_free(w->keys);
+	hsm_lic_close(w->lic);
 	w->ks = NULL;
 	w->keys = NULL;
+	w->lic = NULL;
 	w->dk = NULL;
 }
 
@@ -156,6 +159,11 @@ hsm_worker_enter(struct hsm_worker *w)
 		hsm_keystore_close(w->ks);
 		w->ks = NULL;
 		hsm_keys_flush(w->keys);
+		/* Whatever a zeroise did to the licence store, the next
+		 * command starts from the file, not from this connection's
+		 * cache of it. */
+		hsm_lic_close(w->lic);
+		w->lic = NULL;
 		w->gen = gen;
 		if (sl != NULL)
 			atomic_store(&sl->seen, gen);
@@ -197,6 +205,19 @@ hsm_worker_ks(struct hsm_worker *w)
 		w->ks = NULL;
 	}
 	return w->ks;
+}
+
+struct hsm_lic *
+hsm_worker_lic(struct hsm_worker *w)
+{
+	int rc;
+
+	if (w->lic == NULL &&
+	    (rc = hsm_lic_open(w->st->dir, &w->lic)) != TKM_OK) {
+		hsm_log("licence store: %s", tkm_strerror(rc));
+		w->lic = NULL;
+	}
+	return w->lic;
 }
 
 /* --- retirement ---------------------------------------------------------
