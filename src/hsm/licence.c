@@ -738,3 +738,34 @@ out:
 	l->fresh = 0;
 	return rc;
 }
+
+int
+hsm_lic_wipe(const char *dir)
+{
+	struct hsm_lic *l = NULL;
+	struct hsm_lic_state st;
+	int rc;
+
+	if ((rc = hsm_lic_open(dir, &l)) != TKM_OK)
+		return rc;
+	pthread_mutex_lock(&write_mu);
+	if ((rc = hsm_db_exec(l->db, "BEGIN IMMEDIATE")) != TKM_OK ||
+	    (rc = read_state(l, &st)) != TKM_OK)
+		goto out;
+	rc = sqlite3_step(l->st[ST_CLEAR]) == SQLITE_DONE ? TKM_OK : TKM_ERR_IO;
+	done(l->st[ST_CLEAR]);
+	/* Enforcement off, no pending request; the sequence stays, so an
+	 * update made before the zeroise can never be applied after it. */
+	if (rc != TKM_OK ||
+	    (rc = applied(l, 0, st.last_seq, st.last_applied)) != TKM_OK)
+		goto out;
+	rc = hsm_db_exec(l->db, "COMMIT");
+out:
+	if (!sqlite3_get_autocommit(l->db))
+		sqlite3_exec(l->db, "ROLLBACK", NULL, NULL, NULL);
+	pthread_mutex_unlock(&write_mu);
+	if (rc == TKM_OK)
+		atomic_fetch_add(&lic_epoch, 1);
+	hsm_lic_close(l);
+	return rc;
+}

@@ -96,4 +96,8 @@ int hsm_lic_replace(struct hsm_lic *l, const uint8_t nonce[16], uint64_t seq,
     int enforce, const struct hsm_licence *lic, size_t n,
     int64_t now) TKM_MUST_CHECK;
 
+/* Zeroise: every licence deleted, enforcement off, no pending request;
+ * last_seq stays (an old update never applies again). */
+int hsm_lic_wipe(const char *dir) TKM_MUST_CHECK;
+
 #endif

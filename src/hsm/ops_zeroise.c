@@ -21,6 +21,7 @@
 #include "audit.h"
 #include "ident.h"
 #include "keystore.h"
+#include "licence.h"
 #include "ops.h"
 #include "seal.h"
 #include "server.h"
@@ -235,6 +236,8 @@ op_zeroise(struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 		hsm_log("zeroise: a worker did not drop its keys in time; it "
 			"drops them at its next command");
 	step(&p, hsm_keystore_wipe(c->st->dir), "keys.db could not be wiped");
+	/* The licences named keys that no longer exist. */
+	step(&p, hsm_lic_wipe(c->st->dir), "licences.db could not be wiped");
 	step(&p, shred_dk_files(c->st->dir),
 	    "dk.backup, dk.sealed or machine.key could not be destroyed");
 	hsm_dk_pending_drop();

@@ -442,6 +442,41 @@ test_replace(void **state)
 	assert_int_equal(list(f->l).n, 0);
 }
 
+/* Zeroise: no licence, enforcement off, no pending request, the sequence
+ * kept; another connection (a worker's) sees it at its next use. */
+static void
+test_wipe(void **state)
+{
+	struct fix *f = *state;
+	struct hsm_licence x = lic(HSM_LIB_DES, 0x2A0, "UB", 2, T0 + 100);
+	struct hsm_lic_state st;
+	uint8_t nonce[16];
+
+	apply(f->l, &f->seq, 1, &x, 1);
+	assert_int_equal(
+	    hsm_lic_use(f->l, "UB", HSM_LIB_DES, 0x2A0, T0), TKM_OK);
+	/* listed for UB only: with enforcement, U1 on it is refused */
+	assert_int_equal(hsm_lic_use(f->l, "U1", HSM_LIB_DES, 0x2A0, T0),
+	    TKM_ERR_LIC_EXHAUSTED);
+	nonce_of(nonce, 99);
+	assert_int_equal(hsm_lic_set_nonce(f->l, nonce), TKM_OK);
+	assert_int_equal(hsm_lic_wipe(f->dir), TKM_OK);
+	assert_int_equal(list(f->l).n, 0);
+	assert_int_equal(hsm_lic_state_get(f->l, &st), TKM_OK);
+	assert_int_equal(st.enforce, 0);
+	assert_int_equal(st.last_seq, f->seq);
+	/* the pending request is gone: its update no longer applies */
+	assert_int_equal(hsm_lic_replace(f->l, nonce, f->seq + 1, 1, &x, 1, T0),
+	    TKM_ERR_VERIFY);
+	/* nothing listed, nothing enforced: any use passes uncounted */
+	assert_int_equal(
+	    hsm_lic_use(f->l, "U1", HSM_LIB_DES, 0x2A0, T0), TKM_OK);
+	assert_int_equal(
+	    hsm_lic_use(f->l, "UB", HSM_LIB_DES, 0x2A0, T0), TKM_OK);
+	assert_int_equal(
+	    hsm_lic_use(f->l, "UB", HSM_LIB_DES, 0x2A0, T0), TKM_OK);
+}
+
 static void
 test_replace_refused(void **state)
 {
@@ -878,6 +913,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(test_fresh_store, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_outcomes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_enforce, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wipe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_expiry_boundary, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_use_keys, setup, teardown),
