@@ -19,11 +19,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hsmlib import BUILD, Hsm  # noqa: E402
+from hsmlib import BUILD, Hsm, frame, read_frame  # noqa: E402
 
 ROLES = ('A1', 'A2', 'A3', 'B', 'C')
 IV0 = b'0' * 16
@@ -339,6 +340,46 @@ class Maint(unittest.TestCase):
         for _ in range(QUOTA - 2):
             self.assertEqual(self.ub(), b'UC00')
         self.assertEqual(self.ub(), b'UCA1')
+
+    # --- concurrency ---------------------------------------------------
+    def test_d_concurrent(self):
+        """A quota of n gives exactly n answers to 16 clients hammering
+        the licensed key at once, each on its own connection."""
+        n = 200
+        lic = self.fresh('licences')
+        with open(lic, 'w') as fh:
+            fh.write('UB K2A0 des %d %s\n' % (n, date_in(30)))
+        self.city_session()
+        self.apply(self.sign(self.request(), licences=lic))
+        answers = {}
+        lock = threading.Lock()
+
+        def client():
+            s = self.city.connect()
+            got = {}
+            try:
+                while True:
+                    s.sendall(frame(b'12345678' + UB))
+                    code = read_frame(s)[8:12]
+                    got[code] = got.get(code, 0) + 1
+                    if code != b'UC00':
+                        break
+            finally:
+                s.close()
+            with lock:
+                for k, v in got.items():
+                    answers[k] = answers.get(k, 0) + v
+
+        threads = [threading.Thread(target=client) for _ in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        self.assertEqual(answers.get(b'UC00'), n, answers)
+        self.assertEqual(answers.get(b'UCA1'), 16, answers)
+        self.assertEqual(set(answers), {b'UC00', b'UCA1'})
+        lic = self.licence(self.show())
+        self.assertEqual((lic['remaining'], lic['used']), (0, n))
 
 
 if __name__ == '__main__':
