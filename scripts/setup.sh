@@ -18,6 +18,8 @@ PACKAGES=(
 	libjansson-dev                           # management plane JSON
 	libargon2-dev                            # admin passwords, card PINs
 	libcmocka-dev                            # unit tests
+	libpq-dev                                # KMS database on PostgreSQL
+	postgresql                               # throwaway server of the KMS tests
 	valgrind                                 # leak checks of the unit tests
 	python3 python3-botan python3-cryptography  # differential tests
 )
