@@ -1,0 +1,852 @@
+/*
+ * test_flows.c - the KMS's fleet and key flows (src/kms/fleet.h, flows.h,
+ * docs/kms-flows.md) against real tkms-hsmd processes on ephemeral ports:
+ * root keys generated (idempotently, never over a key found at the
+ * index), issued to two HSMs of a city with equal KCVs and equal MACs
+ * (UB) in the root (derived on the fly) and both targets, a target
+ * stopped between A8 and A6 leaving no issued row, a target outside the
+ * authorised state or refusing by whitelist giving clear errors, a
+ * different TK giving a KCV mismatch marked failed, recovery of an import
+ * whose record was lost, health checks, and the whole city (23 templates
+ * x 2 algorithms) timed.
+ *
+ * The HSMs all run with the same development DK components (the daemon's
+ * --dev-components), which makes keys under DK portable between them
+ * (docs/keystore.md: the wire keys depend on DK and the key type only).
+ * The shared TK is then made as a ceremony would, through host commands:
+ * A0 mode 0 makes a KEK under DK, A0 mode 1 a TK under DK and under that
+ * KEK, and A6 imports the TK under the KEK at K001 (DES) and K101 (SM4)
+ * of every HSM. No key is ever in clear in the test.
+ *
+ * SQLite in a temporary directory, or PostgreSQL when TKMS_PG_URL is set
+ * (tests/kms/pg.sh), as test_kdb.c. The daemon is TKMS_HSMD (compiled in
+ * by CMake) or $TKMS_BUILD/tkms-hsmd.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "fleet.h"
+#include "flows.h"
+#include "kdb.h"
+#include "refdata.h"
+
+#define DEV_COMPONENTS                                                         \
+	"0123456789ABCDEFFEDCBA9876543210,11111111111111112222222222222222,"   \
+	"0F0E0D0C0B0A09080706050403020100"
+#define TK_DES  "K001"
+#define TK_SM4  "K101"
+#define TIMEOUT 10000
+
+static const char *pg_base;
+static struct kdb *pg_admin;
+static char hsmd[1024];
+
+struct hsm {
+	char dir[64];
+	pid_t pid;
+	unsigned port;
+	int64_t id; /* row in hsms */
+	struct kms_link link;
+};
+
+struct fx {
+	char dir[64];
+	char schema[48];
+	char url[1024];
+	struct kdb *db;
+	int64_t guangzhou, shenzhen;
+	struct hsm *h[4];
+	struct kms_flow_opts o;
+};
+
+/* --- processes ----------------------------------------------------------- */
+
+static void
+rmtree(const char *path)
+{
+	char sub[1024];
+	struct dirent *e;
+	struct stat st;
+	DIR *d;
+
+	if (lstat(path, &st) != 0)
+		return;
+	if (S_ISDIR(st.st_mode) && (d = opendir(path)) != NULL) {
+		while ((e = readdir(d)) != NULL) {
+			if (strcmp(e->d_name, ".") == 0 ||
+			    strcmp(e->d_name, "..") == 0)
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+			rmtree(sub);
+		}
+		closedir(d);
+		rmdir(path);
+		return;
+	}
+	unlink(path);
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+}
+
+/*
+ * Start tkms-hsmd: dev DK (unless sealed), authorised when asked, one
+ * listener (with the whitelist commands, if not NULL) and a management
+ * port on 127.0.0.1:0.
+ */
+static struct hsm *
+hsm_start(int authorised, int sealed, const char *commands)
+{
+	struct hsm *h = calloc(1, sizeof(*h));
+	char conf[128], ports[128], keys[128], err[128], line[256];
+	struct timespec nap = {0, 20 * 1000 * 1000};
+	FILE *f;
+	int i, fd;
+
+	assert_non_null(h);
+	snprintf(h->dir, sizeof(h->dir), "/tmp/tkms-flows-hsm.XXXXXX");
+	assert_non_null(mkdtemp(h->dir));
+	snprintf(conf, sizeof(conf), "%s/hsmd.conf", h->dir);
+	snprintf(ports, sizeof(ports), "%s/ports", h->dir);
+	snprintf(keys, sizeof(keys), "%s/hsm", h->dir);
+	snprintf(err, sizeof(err), "%s/stderr", h->dir);
+	snprintf(line, sizeof(line),
+	    "listen 127.0.0.1:0%s%s\nmanage 127.0.0.1:0\n",
+	    commands ? " commands=" : "", commands ? commands : "");
+	write_file(conf, line);
+	h->pid = fork();
+	assert_true(h->pid >= 0);
+	if (h->pid == 0) {
+		const char *argv[16];
+		int n = 0;
+
+		fd = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		argv[n++] = hsmd;
+		argv[n++] = "--dir";
+		argv[n++] = keys;
+		argv[n++] = "--config";
+		argv[n++] = conf;
+		argv[n++] = "--port-file";
+		argv[n++] = ports;
+		argv[n++] = "--workers";
+		argv[n++] = "2";
+		if (!sealed) {
+			argv[n++] = "--dev-components";
+			argv[n++] = DEV_COMPONENTS;
+		}
+		if (authorised)
+			argv[n++] = "--dev-authorised";
+		argv[n] = NULL;
+		execv(hsmd, (char *const *)argv);
+		_exit(127);
+	}
+	for (i = 0; i < 1000; i++) {
+		int status;
+
+		if ((f = fopen(ports, "r")) != NULL)
+			break;
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid)
+			fail_msg("%s exited (%d) before listening; see %s",
+			    hsmd, status, err);
+		nanosleep(&nap, NULL);
+	}
+	if (f == NULL)
+		fail_msg("%s wrote no port file in 20 s", hsmd);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char addr[64];
+		unsigned p;
+
+		if (h->port == 0 && sscanf(line, "%63s %u", addr, &p) == 2 &&
+		    strcmp(addr, "manage") != 0)
+			h->port = p;
+	}
+	fclose(f);
+	assert_true(h->port > 0);
+	return h;
+}
+
+/* SIGKILL: as far as the KMS can tell, the machine went away. */
+static void
+hsm_kill(struct hsm *h)
+{
+	if (h->pid > 0) {
+		kill(h->pid, SIGKILL);
+		waitpid(h->pid, NULL, 0);
+		h->pid = 0;
+	}
+}
+
+static void
+hsm_stop(struct hsm *h)
+{
+	int status = 0;
+
+	if (h == NULL)
+		return;
+	kms_link_close(&h->link);
+	if (h->pid > 0) {
+		kill(h->pid, SIGTERM);
+		waitpid(h->pid, &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			print_error("tkms-hsmd in %s ended with status %d\n",
+			    h->dir, status);
+	}
+	rmtree(h->dir);
+	free(h);
+}
+
+/* --- database ------------------------------------------------------------ */
+
+static int64_t
+city_id(struct kdb *db, const char *code)
+{
+	int64_t id = 0;
+
+	assert_int_equal(kdb_int1(db, &id,
+			     "SELECT id FROM institutions WHERE city_code = $1",
+			     KDB_TEXT(code)),
+	    TKM_OK);
+	return id;
+}
+
+static int64_t
+template_id(struct kdb *db, const char *name)
+{
+	int64_t id = 0;
+
+	assert_int_equal(
+	    kdb_int1(db, &id, "SELECT id FROM key_templates WHERE name = $1",
+		KDB_TEXT(name)),
+	    TKM_OK);
+	return id;
+}
+
+static int64_t
+count(struct kdb *db, const char *sql)
+{
+	int64_t n = -1;
+
+	assert_int_equal(kdb_int1_(db, &n, sql, NULL, 0), TKM_OK);
+	return n;
+}
+
+static void
+add_hsm(struct fx *f, struct hsm *h, const char *name, const char *role,
+    int64_t city)
+{
+	struct kms_hsm row;
+	char why[KMS_WHY];
+
+	memset(&row, 0, sizeof(row));
+	snprintf(row.name, sizeof(row.name), "%s", name);
+	snprintf(row.role, sizeof(row.role), "%s", role);
+	snprintf(row.host, sizeof(row.host), "127.0.0.1");
+	row.port = h->port;
+	row.header_len = 8;
+	row.city_id = city;
+	if (kms_fleet_add(f->db, &row, &h->id, why, sizeof(why)) != TKM_OK)
+		fail_msg("kms_fleet_add %s: %s", name, why);
+	row.id = h->id;
+	assert_int_equal(kms_link_open(&h->link, &row, TIMEOUT), TKM_OK);
+}
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char why[KDB_WHY];
+	static int n;
+
+	assert_non_null(f);
+	if (pg_base == NULL) {
+		snprintf(f->dir, sizeof(f->dir), "/tmp/tkms-flows.XXXXXX");
+		assert_non_null(mkdtemp(f->dir));
+		snprintf(f->url, sizeof(f->url), "%s", f->dir);
+	} else {
+		char sql[128];
+
+		snprintf(f->schema, sizeof(f->schema), "f_%ld_%d",
+		    (long)getpid(), ++n);
+		snprintf(sql, sizeof(sql), "CREATE SCHEMA %s", f->schema);
+		assert_int_equal(kdb_exec_(pg_admin, sql, NULL, 0), TKM_OK);
+		snprintf(f->url, sizeof(f->url),
+		    "%s%coptions=-csearch_path%%3D%s", pg_base,
+		    strchr(pg_base, '?') != NULL ? '&' : '?', f->schema);
+	}
+	if (kdb_open(f->url, &f->db, why, sizeof(why)) != TKM_OK)
+		fail_msg("kdb_open: %s", why);
+	f->guangzhou = city_id(f->db, "5810");
+	f->shenzhen = city_id(f->db, "5840");
+	f->o.timeout_ms = TIMEOUT;
+	f->o.tk_des = TK_DES;
+	f->o.tk_sm4 = TK_SM4;
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char sql[128];
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		hsm_stop(f->h[i]);
+	kdb_close(f->db);
+	if (pg_base == NULL) {
+		rmtree(f->dir);
+	} else {
+		snprintf(sql, sizeof(sql), "DROP SCHEMA %s CASCADE", f->schema);
+		assert_int_equal(kdb_exec_(pg_admin, sql, NULL, 0), TKM_OK);
+	}
+	free(f);
+	return 0;
+}
+
+/* --- host commands ------------------------------------------------------- */
+
+/* One command that must succeed; its fields into resp. */
+static size_t
+cmd(struct hsm *h, const char *req, char *resp, size_t cap)
+{
+	char why[KMS_WHY];
+	size_t n = 0;
+	int rc =
+	    kms_link_cmd(&h->link, req, resp, cap, &n, NULL, why, sizeof(why));
+
+	if (rc != TKM_OK)
+		fail_msg("%.2s: %s", req, why);
+	return n;
+}
+
+/*
+ * The same TK (type 000) at index of every HSM in hs: a KEK under DK
+ * (A0 mode 0), the TK under DK and under the KEK (A0 mode 1), then A6 of
+ * the TK under the KEK at each HSM. s: 'X' DES, 'S' SM4.
+ */
+static void
+put_tk(struct hsm **hs, size_t n, char s, const char *index)
+{
+	char req[256], kek[40], tk[40], resp[256], kcv[17] = "";
+	size_t i, len;
+
+	snprintf(req, sizeof(req), "A00000%c", s);
+	assert_int_equal(cmd(hs[0], req, resp, sizeof(resp)), 33 + 16);
+	snprintf(kek, sizeof(kek), "%.33s", resp);
+	snprintf(req, sizeof(req), "A01000%c%s%c", s, kek, s);
+	assert_int_equal(cmd(hs[0], req, resp, sizeof(resp)), 33 + 33 + 16);
+	snprintf(tk, sizeof(tk), "%.33s", resp + 33);
+	for (i = 0; i < n; i++) {
+		snprintf(req, sizeof(req), "A6T000%s%s%c%s", kek, tk, s, index);
+		len = cmd(hs[i], req, resp, sizeof(resp));
+		assert_int_equal(len, 33 + 16);
+		if (i == 0)
+			snprintf(kcv, sizeof(kcv), "%s", resp + 33);
+		assert_string_equal(resp + 33, kcv);
+	}
+}
+
+static void
+put_tks(struct hsm **hs, size_t n)
+{
+	put_tk(hs, n, 'X', TK_DES);
+	put_tk(hs, n, 'S', TK_SM4);
+}
+
+/* UB scheme 0 over 8 fixed bytes with the key at idx (derived by factor
+ * when not NULL): the 4-byte MAC as 8H. */
+static void
+ub(struct hsm *h, int sm4, unsigned idx, const char *factor, char mac[9])
+{
+	char req[256], resp[64];
+
+	snprintf(req, sizeof(req),
+	    "UB%c00509K%03X%s%s0%s00811223344556677880"
+	    "4",
+	    sm4 ? 'S' : 'X', idx, factor ? "1" : "0", factor ? factor : "",
+	    sm4 ? "00000000000000000000000000000000" : "0000000000000000");
+	assert_int_equal(cmd(h, req, resp, sizeof(resp)), 8);
+	memcpy(mac, resp, 8);
+	mac[8] = '\0';
+}
+
+static void
+generate(struct fx *f, struct hsm *root, const char *tmpl, const char *alg,
+    struct kms_rootgen *g)
+{
+	char why[KMS_WHY];
+	int rc = kms_flow_generate(f->db, root->id, template_id(f->db, tmpl),
+	    alg, &f->o, g, why, sizeof(why));
+
+	if (rc != TKM_OK)
+		fail_msg("generate %s %s: %s (%s)", tmpl, alg, why,
+		    tkm_strerror(rc));
+}
+
+static void
+issue_ok(struct fx *f, int64_t rk, int64_t city, struct hsm *t,
+    struct kms_issue *out)
+{
+	char why[KMS_WHY];
+	int rc = kms_flow_issue(
+	    f->db, rk, city, t->id, &f->o, out, why, sizeof(why));
+
+	if (rc != TKM_OK)
+		fail_msg("issue: %s (%s)", why, tkm_strerror(rc));
+}
+
+/* root, a business and a city HSM of Guangzhou, all sharing the TKs. */
+static void
+three(struct fx *f)
+{
+	f->h[0] = hsm_start(1, 0, NULL);
+	f->h[1] = hsm_start(1, 0, NULL);
+	f->h[2] = hsm_start(1, 0, NULL);
+	add_hsm(f, f->h[0], "root", "root", 0);
+	add_hsm(f, f->h[1], "gz-business", "provincial_business", f->guangzhou);
+	add_hsm(f, f->h[2], "gz-city", "city", f->guangzhou);
+	put_tks(f->h, 3);
+}
+
+/* --- tests --------------------------------------------------------------- */
+
+static void
+t_generate_and_issue(void **state)
+{
+	struct fx *f = *state;
+	struct kms_rootgen g, again;
+	struct kms_issue a, b, c;
+	char factor[17], m0[9], m1[9], m2[9], why[KMS_WHY];
+	int sm4;
+
+	three(f);
+	assert_int_equal(kms_city_factor("cjt333", "5810", factor), TKM_OK);
+	for (sm4 = 0; sm4 < 2; sm4++) {
+		const char *alg = sm4 ? "SM4" : "DES";
+
+		generate(f, f->h[0], "tac", alg, &g);
+		assert_int_equal(g.existed, 0);
+		assert_int_equal(g.version, 1);
+		assert_int_equal(
+		    g.idx, (sm4 ? KMS_SM4_BASE : KMS_DES_BASE) + 8);
+		assert_int_equal(strlen(g.kcv), sm4 ? 16 : 6);
+		/* Again: nothing generated, the same key reported. */
+		generate(f, f->h[0], "tac", alg, &again);
+		assert_int_equal(again.existed, 1);
+		assert_int_equal(again.root_key_id, g.root_key_id);
+		assert_string_equal(again.kcv, g.kcv);
+
+		issue_ok(f, g.root_key_id, f->guangzhou, f->h[1], &a);
+		issue_ok(f, g.root_key_id, f->guangzhou, f->h[2], &b);
+		assert_int_equal(a.existed + a.recovered, 0);
+		assert_int_equal(a.idx, g.idx);
+		assert_int_equal(b.idx, g.idx);
+		assert_string_equal(a.kcv, b.kcv);
+		/* The issued key is the root key diversified, not itself. */
+		assert_string_not_equal(a.kcv, g.kcv);
+		issue_ok(f, g.root_key_id, f->guangzhou, f->h[1], &c);
+		assert_int_equal(c.existed, 1);
+		assert_int_equal(c.issued_id, a.issued_id);
+
+		/* The same MAC from the root (deriving on the fly) and from
+		 * both targets (the imported keys). */
+		ub(f->h[0], sm4, g.idx, factor, m0);
+		ub(f->h[1], sm4, a.idx, NULL, m1);
+		ub(f->h[2], sm4, b.idx, NULL, m2);
+		assert_string_equal(m1, m0);
+		assert_string_equal(m2, m0);
+	}
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM issued_keys"
+				      " WHERE state = 'active'"),
+	    4);
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM root_keys"
+				      " WHERE state = 'active'"),
+	    2);
+	/* Wrong city, wrong role. */
+	assert_int_equal(kms_flow_issue(f->db, g.root_key_id, f->shenzhen,
+			     f->h[1]->id, &f->o, &a, why, sizeof(why)),
+	    TKM_ERR_INPUT);
+	assert_non_null(strstr(why, "does not serve"));
+	assert_int_equal(kms_flow_issue(f->db, g.root_key_id, f->guangzhou,
+			     f->h[0]->id, &f->o, &a, why, sizeof(why)),
+	    TKM_ERR_INPUT);
+}
+
+static void
+t_root_index_taken(void **state)
+{
+	struct fx *f = *state;
+	struct kms_rootgen g;
+	char why[KMS_WHY], resp[128], req[64];
+	int64_t tid;
+
+	f->h[0] = hsm_start(1, 0, NULL);
+	add_hsm(f, f->h[0], "root", "root", 0);
+	/* Someone put a key where load_01 v1 goes. */
+	snprintf(req, sizeof(req), "A02509XK%03X", KMS_DES_BASE + 5);
+	cmd(f->h[0], req, resp, sizeof(resp));
+	tid = template_id(f->db, "load_01");
+	assert_int_equal(kms_flow_generate(f->db, f->h[0]->id, tid, "DES",
+			     &f->o, &g, why, sizeof(why)),
+	    TKM_ERR_INDEX);
+	assert_non_null(strstr(why, "not overwritten"));
+	resp[33 + 6] = '\0'; /* its KCV as shown: 6H for DES */
+	assert_non_null(strstr(why, resp + 33));
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM root_keys"
+				      " WHERE state = 'planned'"),
+	    1);
+	/* Other algorithm, other library: fine. */
+	generate(f, f->h[0], "load_01", "SM4", &g);
+	assert_int_equal(g.existed, 0);
+}
+
+/* Kill the target between A8 and A6. */
+static void
+kill_at_export(void *arg, const struct kms_progress *p)
+{
+	if (p->step == KMS_STEP_EXPORTED)
+		hsm_kill(arg);
+}
+
+static void
+t_target_stopped(void **state)
+{
+	struct fx *f = *state;
+	struct kms_rootgen g;
+	struct kms_issue a;
+	char why[KMS_WHY];
+	int rc;
+
+	f->h[0] = hsm_start(1, 0, NULL);
+	f->h[1] = hsm_start(1, 0, NULL);
+	add_hsm(f, f->h[0], "root", "root", 0);
+	add_hsm(f, f->h[1], "gz", "provincial_business", f->guangzhou);
+	put_tks(f->h, 2);
+	generate(f, f->h[0], "purchase_01", "DES", &g);
+	f->o.progress = kill_at_export;
+	f->o.arg = f->h[1];
+	rc = kms_flow_issue(f->db, g.root_key_id, f->guangzhou, f->h[1]->id,
+	    &f->o, &a, why, sizeof(why));
+	assert_true(kms_err_unreachable(rc));
+	assert_non_null(strstr(why, "unreachable"));
+	assert_non_null(strstr(why, "not recorded"));
+	assert_int_equal(a.issued_id, 0);
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM issued_keys"), 0);
+}
+
+static void
+t_not_authorised_and_whitelist(void **state)
+{
+	struct fx *f = *state;
+	struct kms_rootgen g;
+	struct kms_issue a;
+	struct kms_health hl;
+	char why[KMS_WHY];
+	int64_t root;
+
+	f->h[0] = hsm_start(1, 0, NULL);
+	f->h[1] = hsm_start(0, 0, NULL);          /* not authorised */
+	f->h[2] = hsm_start(1, 0, "NC,TE,BU,UB"); /* no A6 */
+	add_hsm(f, f->h[0], "root", "root", 0);
+	add_hsm(f, f->h[1], "gz", "provincial_business", f->guangzhou);
+	add_hsm(f, f->h[2], "gz-city", "city", f->guangzhou);
+	put_tks(f->h, 1);
+	generate(f, f->h[0], "tac", "SM4", &g);
+	assert_int_equal(
+	    kms_fleet_check(f->db, f->h[1]->id, TIMEOUT, &hl, why, sizeof(why)),
+	    TKM_OK);
+	assert_int_equal(kms_flow_issue(f->db, g.root_key_id, f->guangzhou,
+			     f->h[1]->id, &f->o, &a, why, sizeof(why)),
+	    TKM_ERR_NOT_AUTH);
+	assert_non_null(strstr(why, "not in the authorised state"));
+	assert_non_null(strstr(why, "'gz'"));
+	assert_int_equal(kms_flow_issue(f->db, g.root_key_id, f->guangzhou,
+			     f->h[2]->id, &f->o, &a, why, sizeof(why)),
+	    TKM_ERR_WHITELIST);
+	assert_non_null(strstr(why, "whitelist"));
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM issued_keys"), 0);
+	/* A root outside the authorised state cannot generate. */
+	root = f->h[0]->id;
+	hsm_stop(f->h[0]);
+	f->h[0] = hsm_start(0, 0, NULL);
+	assert_int_equal(
+	    kdb_exec(f->db, "UPDATE hsms SET port = $1 WHERE id = $2",
+		KDB_INT(f->h[0]->port), KDB_INT(root)),
+	    TKM_OK);
+	assert_int_equal(
+	    kms_flow_generate(f->db, root, template_id(f->db, "tac"), "DES",
+		&f->o, &g, why, sizeof(why)),
+	    TKM_ERR_NOT_AUTH);
+}
+
+static void
+t_kcv_mismatch_and_recovery(void **state)
+{
+	struct fx *f = *state;
+	struct kms_rootgen g;
+	struct kms_issue a;
+	char why[KMS_WHY];
+	struct hsm *pair[2];
+
+	f->h[0] = hsm_start(1, 0, NULL);
+	f->h[1] = hsm_start(1, 0, NULL);
+	f->h[2] = hsm_start(1, 0, NULL);
+	add_hsm(f, f->h[0], "root", "root", 0);
+	add_hsm(f, f->h[1], "gz", "provincial_business", f->guangzhou);
+	add_hsm(f, f->h[2], "sz", "provincial_business", f->shenzhen);
+	pair[0] = f->h[0];
+	pair[1] = f->h[1];
+	put_tks(pair, 2);
+	put_tks(&f->h[2], 1); /* a TK of its own: not the root's */
+	generate(f, f->h[0], "load_02", "SM4", &g);
+
+	assert_int_equal(kms_flow_issue(f->db, g.root_key_id, f->shenzhen,
+			     f->h[2]->id, &f->o, &a, why, sizeof(why)),
+	    TKM_ERR_VERIFY);
+	assert_non_null(strstr(why, "KCV mismatch"));
+	assert_true(a.issued_id > 0);
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM issued_keys"
+				      " WHERE state = 'failed'"),
+	    1);
+	/* Again: the index holds that other key; reported, still failed. */
+	assert_int_equal(kms_flow_issue(f->db, g.root_key_id, f->shenzhen,
+			     f->h[2]->id, &f->o, &a, why, sizeof(why)),
+	    TKM_ERR_INDEX);
+	assert_non_null(strstr(why, "another key"));
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM issued_keys"
+				      " WHERE state <> 'failed'"),
+	    0);
+
+	/* A record lost after the import (a crash before the commit):
+	 * issuing again finds the key and records it. */
+	issue_ok(f, g.root_key_id, f->guangzhou, f->h[1], &a);
+	assert_int_equal(
+	    kdb_exec(f->db, "DELETE FROM issued_keys WHERE id = $1",
+		KDB_INT(a.issued_id)),
+	    TKM_OK);
+	issue_ok(f, g.root_key_id, f->guangzhou, f->h[1], &a);
+	assert_int_equal(a.recovered, 1);
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM issued_keys"
+				      " WHERE state = 'active'"),
+	    1);
+}
+
+static void
+t_health(void **state)
+{
+	struct fx *f = *state;
+	struct kms_health hl;
+	struct kms_hsm *all;
+	char why[KMS_WHY];
+	size_t n;
+
+	f->h[0] = hsm_start(1, 0, NULL);
+	f->h[1] = hsm_start(0, 1, NULL); /* sealed */
+	add_hsm(f, f->h[0], "root", "root", 0);
+	add_hsm(f, f->h[1], "standby", "standby", 0);
+	assert_int_equal(
+	    kms_fleet_check(f->db, f->h[0]->id, TIMEOUT, &hl, why, sizeof(why)),
+	    TKM_OK);
+	assert_string_equal(hl.health, "ok");
+	assert_int_equal(strlen(hl.dk_kcv), 16);
+	assert_int_equal(strlen(hl.firmware), 9);
+	assert_int_equal(
+	    kms_fleet_check(f->db, f->h[1]->id, TIMEOUT, &hl, why, sizeof(why)),
+	    TKM_ERR_SEALED);
+	assert_non_null(strstr(why, "sealed"));
+	hsm_kill(f->h[0]);
+	assert_true(kms_err_unreachable(
+	    kms_fleet_check(f->db, f->h[0]->id, 2000, &hl, why, sizeof(why))));
+	assert_string_equal(hl.health, "unreachable");
+	assert_int_equal(
+	    kms_fleet_list(f->db, &all, &n, why, sizeof(why)), TKM_OK);
+	assert_int_equal(n, 2);
+	assert_string_equal(all[0].health, "unreachable");
+	assert_int_equal(strlen(all[0].dk_kcv), 16); /* kept */
+	assert_true(all[0].last_nc > 0);
+	assert_string_equal(all[1].health, "sealed");
+	free(all);
+	/* A second HSM at the same address, or a business HSM without a
+	 * city: refused. */
+	all = calloc(1, sizeof(*all));
+	assert_non_null(all);
+	snprintf(all->name, sizeof(all->name), "x");
+	snprintf(all->role, sizeof(all->role), "city");
+	snprintf(all->host, sizeof(all->host), "127.0.0.1");
+	all->port = f->h[1]->port;
+	assert_int_equal(kms_fleet_add(f->db, all, &all->id, why, sizeof(why)),
+	    TKM_ERR_INPUT);
+	assert_non_null(strstr(why, "needs a city"));
+	all->city_id = f->guangzhou;
+	assert_int_equal(kms_fleet_add(f->db, all, &all->id, why, sizeof(why)),
+	    TKM_ERR_INPUT);
+	assert_non_null(strstr(why, "exists"));
+	free(all);
+}
+
+static size_t progress_done;
+
+static void
+count_done(void *arg, const struct kms_progress *p)
+{
+	(void)arg;
+	if (p->step == KMS_STEP_DONE && p->rc == TKM_OK)
+		progress_done++;
+}
+
+static void
+t_whole_city(void **state)
+{
+	struct fx *f = *state;
+	struct kms_rootgen g;
+	struct kms_batch b;
+	char why[KMS_WHY];
+	int64_t t0;
+	struct timespec ts;
+	size_t i;
+	int a;
+
+	f->h[0] = hsm_start(1, 0, NULL);
+	f->h[1] = hsm_start(1, 0, NULL);
+	f->h[3] = hsm_start(1, 0, NULL);
+	add_hsm(f, f->h[0], "root", "root", 0);
+	add_hsm(f, f->h[1], "gz-business", "provincial_business", f->guangzhou);
+	add_hsm(f, f->h[3], "clearing", "clearing", 0);
+	{
+		struct hsm *hs[3] = {f->h[0], f->h[1], f->h[3]};
+
+		put_tks(hs, 3);
+	}
+	/* Refused before any host command: no root keys yet. */
+	assert_int_equal(kms_flow_issue_city(f->db, f->guangzhou, f->h[1]->id,
+			     &f->o, &b, why, sizeof(why)),
+	    TKM_ERR_INPUT);
+	assert_non_null(strstr(why, "generate it first"));
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	t0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	for (i = 0; i < KMS_NKEYTYPES; i++)
+		for (a = 0; a < 2; a++)
+			generate(f, f->h[0], kms_keytypes[i].name,
+			    a ? "SM4" : "DES", &g);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	print_message("generated %d root keys in %lld ms\n", 2 * KMS_NKEYTYPES,
+	    (long long)((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 - t0));
+
+	f->o.progress = count_done;
+	progress_done = 0;
+	if (kms_flow_issue_city(f->db, f->guangzhou, f->h[1]->id, &f->o, &b,
+		why, sizeof(why)) != TKM_OK)
+		fail_msg("issue_city: %s", why);
+	assert_int_equal(b.total, 2 * KMS_NKEYTYPES);
+	assert_int_equal(b.issued, 2 * KMS_NKEYTYPES);
+	assert_int_equal(progress_done, 2 * KMS_NKEYTYPES);
+	print_message("issued %zu keys (23 templates x DES, SM4) for one city"
+		      " to one HSM in %lld ms\n",
+	    b.issued, (long long)b.elapsed_ms);
+	/* Again: everything is there already. */
+	assert_int_equal(kms_flow_issue_city(f->db, f->guangzhou, f->h[1]->id,
+			     &f->o, &b, why, sizeof(why)),
+	    TKM_OK);
+	assert_int_equal(b.existed, 2 * KMS_NKEYTYPES);
+	assert_int_equal(b.issued, 0);
+	print_message("re-checked them in %lld ms\n", (long long)b.elapsed_ms);
+
+	/* The clearing HSM gets the TAC keys of each city, side by side. */
+	for (i = 0; i < 2; i++) {
+		int64_t city = i ? f->shenzhen : f->guangzhou;
+
+		if (kms_flow_issue_city(f->db, city, f->h[3]->id, &f->o, &b,
+			why, sizeof(why)) != TKM_OK)
+			fail_msg("issue_city clearing: %s", why);
+		assert_int_equal(b.issued, 2);
+	}
+	assert_int_equal(kdb_int1(f->db, &t0,
+			     "SELECT COUNT(DISTINCT idx) FROM issued_keys"
+			     " WHERE hsm_id = $1 AND state = 'active'",
+			     KDB_INT(f->h[3]->id)),
+	    TKM_OK);
+	assert_int_equal(t0, 4);
+	assert_int_equal(
+	    kdb_int1(f->db, &t0,
+		"SELECT COUNT(*) FROM issued_keys WHERE hsm_id = $1"
+		" AND city_id = $2 AND idx IN ($3, $4)",
+		KDB_INT(f->h[3]->id), KDB_INT(f->guangzhou),
+		KDB_INT(kms_plan_clearing_index(0, 1, 1)),
+		KDB_INT(kms_plan_clearing_index(1, 1, 1))),
+	    TKM_OK);
+	assert_int_equal(t0, 2);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(
+		t_generate_and_issue, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		t_root_index_taken, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_target_stopped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		t_not_authorised_and_whitelist, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		t_kcv_mismatch_and_recovery, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_health, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_whole_city, setup, teardown),
+	};
+	const char *build = getenv("TKMS_BUILD");
+	char why[KDB_WHY];
+	int rc;
+
+	if (build != NULL && build[0] != '\0')
+		snprintf(hsmd, sizeof(hsmd), "%s/tkms-hsmd", build);
+#ifdef TKMS_HSMD
+	else
+		snprintf(hsmd, sizeof(hsmd), "%s", TKMS_HSMD);
+#endif
+	if (hsmd[0] == '\0' || access(hsmd, X_OK) != 0) {
+		fprintf(stderr, "test_flows: no tkms-hsmd (set TKMS_BUILD)\n");
+		return 1;
+	}
+	/* The HSMs' answers to a killed peer must not kill the test. */
+	signal(SIGPIPE, SIG_IGN);
+	pg_base = getenv("TKMS_PG_URL");
+	if (pg_base != NULL && pg_base[0] == '\0')
+		pg_base = NULL;
+	if (pg_base != NULL &&
+	    kdb_open(pg_base, &pg_admin, why, sizeof(why)) != TKM_OK) {
+		fprintf(stderr, "test_flows: %s: %s\n", pg_base, why);
+		return 1;
+	}
+	print_message("backend: %s\n", pg_base ? "postgresql" : "sqlite");
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	kdb_close(pg_admin);
+	return rc;
+}
