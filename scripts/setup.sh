@@ -17,6 +17,7 @@ PACKAGES=(
 	libevent-dev                             # HSM event loops (and its TLS)
 	libjansson-dev                           # management plane JSON
 	libargon2-dev                            # admin passwords, card PINs
+	libmicrohttpd-dev                        # tkms-kmsd HTTP API
 	libcmocka-dev                            # unit tests
 	libpq-dev                                # KMS database on PostgreSQL
 	postgresql                               # throwaway server of the KMS tests

@@ -25,6 +25,8 @@ int cmd_hsm_card(int argc, char **argv);
 int cmd_mot(int argc, char **argv);
 /* cmd_maint.c: `tkms maint request|sign|apply|show`, maintenance licences */
 int cmd_maint(int argc, char **argv);
+/* cmd_kms.c: `tkms kms ...`, the KMS API over HTTP (docs/api.md) */
+int cmd_kms(int argc, char **argv);
 int cmd_selfcheck(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

@@ -14,6 +14,7 @@ static const struct cli_cmd commands[] = {
     {"mot", cmd_mot,
 	"ministry key import: mot import --card F (mot card new: a test card)"},
     {"maint", cmd_maint, "maintenance licences: maint request|sign|apply|show"},
+    {"kms", cmd_kms, "the key management system: kms login|proposals|..."},
     {"version", cmd_version, "print the version"},
 };
 
