@@ -849,6 +849,7 @@ static int
 cp_write(struct hsm_audit *au, unsigned gen, const char *line)
 {
 	char path[4096], buf[HSM_AUDIT_CP_MAX + 1];
+	struct stat sb;
 	size_t n = strlen(line), off = 0;
 	ssize_t w;
 	int fd, rc = TKM_OK, created = 0;
@@ -869,7 +870,9 @@ cp_write(struct hsm_audit *au, unsigned gen, const char *line)
 		    0600);
 		created = 1;
 	}
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &sb) != 0) {
+		if (fd >= 0)
+			close(fd);
 		rc = TKM_ERR_IO;
 		goto out;
 	}
@@ -877,8 +880,13 @@ cp_write(struct hsm_audit *au, unsigned gen, const char *line)
 	 * whole lines. */
 	while (off < n && (w = write(fd, buf + off, n - off)) > 0)
 		off += (size_t)w;
-	if (off != n || fsync(fd) != 0)
+	if (off != n || fsync(fd) != 0) {
+		/* No half line for the next checkpoint to follow: verify
+		 * would report it as a malformed (tampered-looking) line. */
+		if (ftruncate(fd, sb.st_size) == 0)
+			(void)fsync(fd);
 		rc = TKM_ERR_IO;
+	}
 	close(fd);
 	if (rc == TKM_OK && created)
 		rc = sync_dir(au->dir);

@@ -238,8 +238,10 @@ json_text_free(char *text)
 static int
 is_secret_arg(const char *name)
 {
-	static const char *const secret[] = {
-	    "password", "pin", "component", "secret", "signature"};
+	static const char *const secret[] = {"password", "pin", "component",
+	    "secret", "signature",
+	    /* password.set makes it the password (city step 5) */
+	    "issuer_code"};
 	size_t i;
 
 	for (i = 0; i < sizeof(secret) / sizeof(secret[0]); i++)

@@ -235,6 +235,11 @@ op_zeroise(struct hsm_op_ctx *c, json_t *args, json_t *result, const char **why)
 	if (rc == TKM_ERR_TIMEOUT)
 		hsm_log("zeroise: a worker did not drop its keys in time; it "
 			"drops them at its next command");
+	/* Reported, not hidden: the answer must not claim every key gone
+	 * while a worker still holds cached private keys. */
+	step(&p, rc,
+	    "a worker did not drop its cached keys in time (it "
+	    "does at its next command)");
 	step(&p, hsm_keystore_wipe(c->st->dir), "keys.db could not be wiped");
 	/* The licences named keys that no longer exist. */
 	step(&p, hsm_lic_wipe(c->st->dir), "licences.db could not be wiped");

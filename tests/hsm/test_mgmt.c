@@ -552,12 +552,14 @@ test_audit_no_secrets(void **state)
 	json_decref(call(f, "{\"op\": \"password.set\", \"args\": "
 			    "{\"role\": \"B\", \"password\": \"s3cret-pw\", "
 			    "\"new_password\": \"s3cret-new\", \"pin\": "
-			    "\"123456\", \"component\": \"0011AABB\"}}"));
+			    "\"123456\", \"component\": \"0011AABB\", "
+			    "\"issuer_code\": \"02885820\"}}"));
 	s = audit_seen(f);
 	assert_string_equal(s.last_op, "password.set");
 	assert_null(strstr(s.last_detail, "s3cret"));
 	assert_null(strstr(s.last_detail, "123456"));
 	assert_null(strstr(s.last_detail, "0011AABB"));
+	assert_null(strstr(s.last_detail, "02885820")); /* a password */
 	assert_non_null(strstr(s.last_detail, "\"B\""));
 
 	/* A file argument is shown by size and digest, so that why the op
