@@ -334,6 +334,10 @@ op_mkey_generate(
 		goto out;
 	}
 	if ((b64 = malloc(TKM_B64_LEN(flen) + 1)) == NULL) {
+		/* Stored, its one-key backup not delivered: the SM2
+		 * library's backup holds it as well. */
+		*why = "the key pair is stored but its backup could not be "
+		       "sent: back it up with backup.create lib sm2";
 		rc = TKM_ERR_NOMEM;
 		goto out;
 	}
