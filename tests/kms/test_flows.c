@@ -368,7 +368,7 @@ put_tk(struct hsm **hs, size_t n, char s, const char *index)
 		len = cmd(hs[i], req, resp, sizeof(resp));
 		assert_int_equal(len, 33 + 16);
 		if (i == 0)
-			snprintf(kcv, sizeof(kcv), "%s", resp + 33);
+			snprintf(kcv, sizeof(kcv), "%.16s", resp + 33);
 		assert_string_equal(resp + 33, kcv);
 	}
 }

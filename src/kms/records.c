@@ -1,0 +1,666 @@
+/*
+ * records.c - the work forms from the tables, as Markdown or printable
+ * HTML (records.h, docs/kms-lifecycle.md).
+ *
+ * One small writer (head, fields, table, signatures, end) knows the two
+ * formats; the four forms only choose what to show. Every database value
+ * goes through esc(): HTML gets entities, Markdown backslashes, and both
+ * lose control characters, so that a hostile name can add neither markup
+ * nor a table cell nor a line.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "fleet.h"
+#include "lifecycle.h"
+#include "records.h"
+
+#define CELL 512 /* one value, before escaping */
+
+static void say(char *why, size_t why_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+say(char *why, size_t why_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why == NULL || why_len == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, why_len, fmt, ap);
+	va_end(ap);
+}
+
+/* --- sinks --------------------------------------------------------------- */
+
+void
+kms_sink_file(struct kms_sink *s, FILE *f)
+{
+	memset(s, 0, sizeof(*s));
+	s->f = f;
+}
+
+void
+kms_sink_buf(struct kms_sink *s, char *buf, size_t cap)
+{
+	memset(s, 0, sizeof(*s));
+	s->buf = buf;
+	s->cap = cap;
+	if (cap > 0)
+		buf[0] = '\0';
+}
+
+static void
+put(struct kms_sink *s, const char *p, size_t n)
+{
+	if (s->f != NULL) {
+		if (fwrite(p, 1, n, s->f) != n)
+			s->full = 1;
+		s->len += n;
+		return;
+	}
+	if (s->full || s->cap == 0 || n >= s->cap - s->len) {
+		s->full = 1;
+		return;
+	}
+	memcpy(s->buf + s->len, p, n);
+	s->len += n;
+	s->buf[s->len] = '\0';
+}
+
+static void
+puts_(struct kms_sink *s, const char *p)
+{
+	put(s, p, strlen(p));
+}
+
+/* A value from the database, escaped for the format. */
+static void
+esc(struct kms_sink *s, enum kms_rec_fmt fmt, const char *v)
+{
+	const unsigned char *p = (const unsigned char *)(v ? v : "");
+	char c[2] = {0, 0};
+
+	for (; *p != '\0'; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			puts_(s, " "); /* no new line, no new row */
+			continue;
+		}
+		if (fmt == KMS_REC_HTML) {
+			switch (*p) {
+			case '&':
+				puts_(s, "&amp;");
+				continue;
+			case '<':
+				puts_(s, "&lt;");
+				continue;
+			case '>':
+				puts_(s, "&gt;");
+				continue;
+			case '"':
+				puts_(s, "&quot;");
+				continue;
+			case '\'':
+				puts_(s, "&#39;");
+				continue;
+			}
+		} else if (strchr("\\`*_[]<>|&~#!", *p) != NULL) {
+			/* CommonMark: a backslash makes any ASCII punctuation
+			 * literal; these are the ones that start markup. */
+			puts_(s, "\\");
+		}
+		c[0] = (char)*p;
+		puts_(s, c);
+	}
+}
+
+/* --- the writer ---------------------------------------------------------- */
+
+static const char css[] =
+    "body{font-family:'Noto Serif CJK SC','Songti SC',serif;margin:2em;"
+    "color:#000}h1{font-size:1.4em;text-align:center}"
+    "h2{font-size:1.1em;margin-top:1.5em}"
+    "table{border-collapse:collapse;width:100%;margin:.5em 0}"
+    "th,td{border:1px solid #000;padding:.3em .5em;text-align:left;"
+    "vertical-align:top}th{background:#eee}"
+    "td.sign{height:2.5em}.printed{font-size:.8em;text-align:right}"
+    "@media print{body{margin:1cm}h2{page-break-after:avoid}"
+    "tr{page-break-inside:avoid}}";
+
+struct w {
+	struct kms_sink *s;
+	enum kms_rec_fmt fmt;
+	int row; /* rows written in the current table */
+};
+
+static void
+w_head(struct w *w, const char *title, int64_t printed)
+{
+	char t[64];
+	time_t tt = (time_t)printed;
+	struct tm tm;
+
+	if (w->fmt == KMS_REC_HTML) {
+		puts_(w->s, "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head>\n"
+			    "<meta charset=\"utf-8\">\n<title>");
+		esc(w->s, w->fmt, title);
+		puts_(w->s, "</title>\n<style>");
+		puts_(w->s, css);
+		puts_(w->s, "</style>\n</head>\n<body>\n<h1>");
+		esc(w->s, w->fmt, title);
+		puts_(w->s, "</h1>\n");
+	} else {
+		puts_(w->s, "# ");
+		esc(w->s, w->fmt, title);
+		puts_(w->s, "\n");
+	}
+	if (printed > 0 && gmtime_r(&tt, &tm) != NULL) {
+		strftime(t, sizeof(t), "%Y-%m-%d %H:%M:%S UTC", &tm);
+		if (w->fmt == KMS_REC_HTML) {
+			puts_(w->s, "<p class=\"printed\">打印时间 Printed ");
+			puts_(w->s, t);
+			puts_(w->s, "</p>\n");
+		} else {
+			puts_(w->s, "\n打印时间 Printed ");
+			puts_(w->s, t);
+			puts_(w->s, "\n");
+		}
+	}
+}
+
+static void
+w_section(struct w *w, const char *title)
+{
+	if (w->fmt == KMS_REC_HTML) {
+		puts_(w->s, "<h2>");
+		esc(w->s, w->fmt, title);
+		puts_(w->s, "</h2>\n");
+	} else {
+		puts_(w->s, "\n## ");
+		esc(w->s, w->fmt, title);
+		puts_(w->s, "\n");
+	}
+}
+
+/* A table; cols NULL-terminated labels (program text). */
+static void
+w_table(struct w *w, const char *const *cols)
+{
+	size_t i;
+
+	w->row = 0;
+	if (w->fmt == KMS_REC_HTML) {
+		puts_(w->s, "<table>\n<tr>");
+		for (i = 0; cols[i] != NULL; i++) {
+			puts_(w->s, "<th>");
+			esc(w->s, w->fmt, cols[i]);
+			puts_(w->s, "</th>");
+		}
+		puts_(w->s, "</tr>\n");
+		return;
+	}
+	puts_(w->s, "\n|");
+	for (i = 0; cols[i] != NULL; i++) {
+		puts_(w->s, " ");
+		esc(w->s, w->fmt, cols[i]);
+		puts_(w->s, " |");
+	}
+	puts_(w->s, "\n|");
+	for (i = 0; cols[i] != NULL; i++)
+		puts_(w->s, "---|");
+	puts_(w->s, "\n");
+}
+
+/* One row of n database values. */
+static void
+w_row(struct w *w, const char *const *v, size_t n, const char *td_class)
+{
+	size_t i;
+
+	w->row++;
+	if (w->fmt == KMS_REC_HTML) {
+		puts_(w->s, "<tr>");
+		for (i = 0; i < n; i++) {
+			puts_(w->s,
+			    td_class != NULL && i > 0 ? "<td class=\"" : "<td");
+			if (td_class != NULL && i > 0) {
+				puts_(w->s, td_class);
+				puts_(w->s, "\"");
+			}
+			puts_(w->s, ">");
+			esc(w->s, w->fmt, v[i]);
+			puts_(w->s, "</td>");
+		}
+		puts_(w->s, "</tr>\n");
+		return;
+	}
+	puts_(w->s, "|");
+	for (i = 0; i < n; i++) {
+		puts_(w->s, " ");
+		esc(w->s, w->fmt, v[i]);
+		puts_(w->s, " |");
+	}
+	puts_(w->s, "\n");
+}
+
+static void
+w_table_end(struct w *w)
+{
+	if (w->fmt == KMS_REC_HTML)
+		puts_(w->s, "</table>\n");
+}
+
+static void
+w_field(struct w *w, const char *label, const char *value)
+{
+	const char *v[2] = {label, value};
+
+	w_row(w, v, 2, NULL);
+}
+
+static void
+w_fields_begin(struct w *w)
+{
+	static const char *const cols[] = {"项目 Item", "内容 Value", NULL};
+
+	w_table(w, cols);
+}
+
+static void
+w_signatures(struct w *w)
+{
+	static const char *const cols[] = {
+	    "角色 Role", "姓名 Name", "签名 Signature", "日期 Date", NULL};
+	static const char *const roles[] = {
+	    "操作员 Operator", "复核员 Reviewer", "密钥监督员 Supervisor"};
+	const char *v[4] = {NULL, "", "", ""};
+	size_t i;
+
+	w_section(w, "签字 Signatures");
+	w_table(w, cols);
+	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+		v[0] = roles[i];
+		w_row(w, v, 4, "sign");
+	}
+	w_table_end(w);
+}
+
+static void
+w_end(struct w *w)
+{
+	if (w->fmt == KMS_REC_HTML)
+		puts_(w->s, "</body>\n</html>\n");
+}
+
+static int
+w_done(struct w *w, char *why, size_t why_len)
+{
+	if (w->s->f != NULL && (w->s->full || ferror(w->s->f))) {
+		say(why, why_len, "writing the record failed");
+		return TKM_ERR_IO;
+	}
+	if (w->s->full) {
+		say(why, why_len, "the record does not fit in %zu bytes",
+		    w->s->cap);
+		return TKM_ERR_SPACE;
+	}
+	return TKM_OK;
+}
+
+/* --- values -------------------------------------------------------------- */
+
+static void
+fmt_time(int64_t t, char *out, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL) {
+		snprintf(out, cap, "—");
+		return;
+	}
+	strftime(out, cap, "%Y-%m-%d %H:%M:%S UTC", &tm);
+}
+
+static void
+col(struct kdb_rows *r, int i, char *dst, size_t cap)
+{
+	const char *s = kdb_text(r, i);
+
+	snprintf(dst, cap, "%s", s != NULL ? s : "");
+}
+
+struct key {
+	char tname[64], tname_zh[128], alg[4], kcv[KMS_KCV_HEX + 1];
+	char state[16], hsm[128], serial[64];
+	int64_t version, created, changed;
+	unsigned idx;
+};
+
+static int
+get_key(struct kdb *db, int64_t id, struct key *k, char *why, size_t why_len)
+{
+	struct kdb_rows *r = NULL;
+	int rc;
+
+	memset(k, 0, sizeof(*k));
+	rc = kdb_query(db, &r,
+	    "SELECT t.name, t.name_zh, k.alg, k.version, k.idx,"
+	    " COALESCE(k.kcv, ''), k.state, COALESCE(h.name, ''),"
+	    " COALESCE(h.serial, ''), k.created, k.changed"
+	    " FROM root_keys k JOIN key_templates t ON t.id = k.template_id"
+	    " LEFT JOIN hsms h ON h.id = k.hsm_id WHERE k.id = $1",
+	    KDB_INT(id));
+	if (rc == TKM_OK && (rc = kdb_next(r)) == 1) {
+		col(r, 0, k->tname, sizeof(k->tname));
+		col(r, 1, k->tname_zh, sizeof(k->tname_zh));
+		col(r, 2, k->alg, sizeof(k->alg));
+		k->version = kdb_int(r, 3);
+		k->idx = (unsigned)kdb_int(r, 4);
+		col(r, 5, k->kcv, sizeof(k->kcv));
+		col(r, 6, k->state, sizeof(k->state));
+		col(r, 7, k->hsm, sizeof(k->hsm));
+		col(r, 8, k->serial, sizeof(k->serial));
+		k->created = kdb_int(r, 9);
+		k->changed = kdb_int(r, 10);
+		rc = TKM_OK;
+	} else if (rc == 0) {
+		say(why, why_len, "no root key %lld", (long long)id);
+		rc = TKM_ERR_INPUT;
+	} else {
+		say(why, why_len, "reading root keys: %s", kdb_errmsg(db));
+	}
+	kdb_rows_free(r);
+	return rc;
+}
+
+/* The key's fields, shared by every form. */
+static void
+key_fields(struct w *w, const struct key *k)
+{
+	char v[CELL];
+
+	snprintf(v, sizeof(v), "%s (%s)", k->tname_zh, k->tname);
+	w_field(w, "密钥 Key", v);
+	w_field(w, "算法 Algorithm", k->alg);
+	snprintf(v, sizeof(v), "%lld", (long long)k->version);
+	w_field(w, "版本 Version", v);
+	if (k->serial[0] != '\0')
+		snprintf(v, sizeof(v), "%s (%s)", k->hsm, k->serial);
+	else
+		snprintf(v, sizeof(v), "%s", k->hsm);
+	w_field(w, "根密钥加密机 Root HSM", v);
+	snprintf(v, sizeof(v), "K%03X", k->idx);
+	w_field(w, "索引 Index", v);
+	w_field(w, "校验值 KCV", k->kcv[0] ? k->kcv : "—");
+	w_field(w, "状态 State", k->state);
+}
+
+/*
+ * Who did `kind` and when, one field per event: the actor and, for an
+ * approved proposal, its proposer and approver. "—" when none.
+ */
+static int
+who_fields(struct kdb *db, struct w *w, int64_t root_key_id, const char *kind,
+    const char *label, char *why, size_t why_len)
+{
+	struct kdb_rows *r = NULL;
+	char v[CELL], t[48], who[CELL];
+	const char *reason;
+	int rc, n = 0;
+
+	rc = kdb_query(db, &r,
+	    "SELECT e.actor, e.time, COALESCE(e.proposal_id, 0),"
+	    " COALESCE(a.name, ''), COALESCE(b.name, ''), e.reason"
+	    " FROM key_events e LEFT JOIN proposals p ON p.id = e.proposal_id"
+	    " LEFT JOIN users a ON a.id = p.proposer_id"
+	    " LEFT JOIN users b ON b.id = p.approver_id"
+	    " WHERE e.root_key_id = $1 AND e.kind = $2 ORDER BY e.time, e.id",
+	    KDB_INT(root_key_id), KDB_TEXT(kind));
+	while (rc == TKM_OK && (rc = kdb_next(r)) == 1) {
+		rc = TKM_OK;
+		col(r, 0, who, sizeof(who));
+		fmt_time(kdb_int(r, 1), t, sizeof(t));
+		if (kdb_int(r, 2) > 0)
+			snprintf(v, sizeof(v),
+			    "%.200s, %s (proposal %lld: proposed by %.60s,"
+			    " approved by %.60s)",
+			    who, t, (long long)kdb_int(r, 2), kdb_text(r, 3),
+			    kdb_text(r, 4));
+		else
+			snprintf(v, sizeof(v), "%.200s, %s", who, t);
+		w_field(w, label, v);
+		reason = kdb_text(r, 5);
+		if (reason != NULL && reason[0] != '\0')
+			w_field(w, "原因 Reason", reason);
+		n++;
+	}
+	kdb_rows_free(r);
+	if (rc < 0) {
+		say(why, why_len, "reading key events: %s", kdb_errmsg(db));
+		return rc;
+	}
+	if (n == 0)
+		w_field(w, label, "—");
+	return TKM_OK;
+}
+
+static void
+begin(struct w *w, const struct kms_rec_opts *o, struct kms_sink *out,
+    const char *title)
+{
+	w->s = out;
+	w->fmt =
+	    o != NULL && o->fmt == KMS_REC_HTML ? KMS_REC_HTML : KMS_REC_MD;
+	w_head(w, title, o != NULL ? o->printed : 0);
+	w_section(w, "密钥 Key");
+	w_fields_begin(w);
+}
+
+/* --- the forms ----------------------------------------------------------- */
+
+int
+kms_rec_generation(struct kdb *db, int64_t root_key_id,
+    const struct kms_rec_opts *o, struct kms_sink *out, char *why,
+    size_t why_len)
+{
+	struct key k;
+	struct w w;
+	char t[48];
+	int rc;
+
+	if ((rc = get_key(db, root_key_id, &k, why, why_len)) != TKM_OK)
+		return rc;
+	begin(&w, o, out, "密钥生成记录 Key generation record");
+	key_fields(&w, &k);
+	fmt_time(k.created, t, sizeof(t));
+	w_field(&w, "计划时间 Planned", t);
+	rc = who_fields(db, &w, root_key_id, "generated", "生成 Generated by",
+	    why, why_len);
+	if (rc != TKM_OK)
+		return rc;
+	w_table_end(&w);
+	w_signatures(&w);
+	w_end(&w);
+	return w_done(&w, why, why_len);
+}
+
+int
+kms_rec_distribution(struct kdb *db, int64_t root_key_id,
+    const struct kms_rec_opts *o, struct kms_sink *out, char *why,
+    size_t why_len)
+{
+	static const char *const cols[] = {"城市 City", "加密机 HSM",
+	    "索引 Index", "校验值 KCV", "状态 State", "时间 Time", NULL};
+	struct kdb_rows *r = NULL;
+	char city[CELL], hsm[CELL], ix[8], t[48];
+	const char *v[6];
+	struct key k;
+	struct w w;
+	int rc;
+
+	if ((rc = get_key(db, root_key_id, &k, why, why_len)) != TKM_OK)
+		return rc;
+	begin(&w, o, out, "密钥分发记录 Key distribution record");
+	key_fields(&w, &k);
+	if ((rc = who_fields(db, &w, root_key_id, "issued", "分发 Issued by",
+		 why, why_len)) != TKM_OK ||
+	    (rc = who_fields(db, &w, root_key_id, "reissued",
+		 "重新分发 Re-issued by", why, why_len)) != TKM_OK)
+		return rc;
+	w_table_end(&w);
+	w_section(&w, "分发明细 Issued copies");
+	w_table(&w, cols);
+	rc = kdb_query(db, &r,
+	    "SELECT c.name, COALESCE(c.city_code, ''), h.name, h.role, i.idx,"
+	    " COALESCE(i.kcv, ''), i.state, i.changed"
+	    " FROM issued_keys i JOIN institutions c ON c.id = i.city_id"
+	    " JOIN hsms h ON h.id = i.hsm_id WHERE i.root_key_id = $1"
+	    " ORDER BY c.seq, h.name, i.id",
+	    KDB_INT(root_key_id));
+	while (rc == TKM_OK && (rc = kdb_next(r)) == 1) {
+		rc = TKM_OK;
+		snprintf(city, sizeof(city), "%.200s %.8s", kdb_text(r, 0),
+		    kdb_text(r, 1));
+		snprintf(hsm, sizeof(hsm), "%.200s (%.24s)", kdb_text(r, 2),
+		    kdb_text(r, 3));
+		snprintf(ix, sizeof(ix), "K%03X", (unsigned)kdb_int(r, 4));
+		fmt_time(kdb_int(r, 7), t, sizeof(t));
+		v[0] = city;
+		v[1] = hsm;
+		v[2] = ix;
+		v[3] = kdb_text(r, 5);
+		v[4] = kdb_text(r, 6);
+		v[5] = t;
+		w_row(&w, v, 6, NULL);
+	}
+	kdb_rows_free(r);
+	if (rc < 0) {
+		say(why, why_len, "reading issued keys: %s", kdb_errmsg(db));
+		return rc;
+	}
+	w_table_end(&w);
+	w_signatures(&w);
+	w_end(&w);
+	return w_done(&w, why, why_len);
+}
+
+int
+kms_rec_destruction(struct kdb *db, int64_t root_key_id,
+    const struct kms_rec_opts *o, struct kms_sink *out, char *why,
+    size_t why_len)
+{
+	static const char *const cols[] = {"加密机 HSM", "库 Library",
+	    "索引 Index", "校验值 KCV", "状态 State", "申请 Requested",
+	    "确认 Confirmed", NULL};
+	struct kdb_rows *r = NULL;
+	char hsm[CELL], ix[8], t1[48], t2[48];
+	const char *v[7];
+	struct key k;
+	struct w w;
+	int rc;
+
+	if ((rc = get_key(db, root_key_id, &k, why, why_len)) != TKM_OK)
+		return rc;
+	begin(&w, o, out, "密钥销毁记录 Key destruction record");
+	key_fields(&w, &k);
+	if ((rc = who_fields(db, &w, root_key_id, "destroy_requested",
+		 "申请销毁 Requested by", why, why_len)) != TKM_OK ||
+	    (rc = who_fields(db, &w, root_key_id, "destroyed",
+		 "确认销毁 Confirmed by", why, why_len)) != TKM_OK)
+		return rc;
+	w_table_end(&w);
+	w_section(&w, "销毁明细 Keys deleted in the HSMs");
+	w_table(&w, cols);
+	rc = kdb_query(db, &r,
+	    "SELECT h.name, h.role, d.alg, d.idx, d.kcv, d.state, d.requested,"
+	    " COALESCE(d.confirmed, 0), COALESCE(d.issued_key_id, 0)"
+	    " FROM key_destructions d JOIN hsms h ON h.id = d.hsm_id"
+	    " WHERE d.root_key_id = $1 ORDER BY d.issued_key_id IS NOT NULL,"
+	    " h.name, d.id",
+	    KDB_INT(root_key_id));
+	while (rc == TKM_OK && (rc = kdb_next(r)) == 1) {
+		rc = TKM_OK;
+		snprintf(hsm, sizeof(hsm), "%.200s (%.24s)", kdb_text(r, 0),
+		    kdb_text(r, 1));
+		snprintf(ix, sizeof(ix), "K%03X", (unsigned)kdb_int(r, 3));
+		fmt_time(kdb_int(r, 6), t1, sizeof(t1));
+		fmt_time(kdb_int(r, 7), t2, sizeof(t2));
+		v[0] = hsm;
+		v[1] = kdb_text(r, 2);
+		v[2] = ix;
+		v[3] = kdb_text(r, 4);
+		v[4] = kdb_text(r, 5);
+		v[5] = t1;
+		v[6] = t2;
+		w_row(&w, v, 7, NULL);
+	}
+	kdb_rows_free(r);
+	if (rc < 0) {
+		say(why, why_len, "reading key destructions: %s",
+		    kdb_errmsg(db));
+		return rc;
+	}
+	w_table_end(&w);
+	w_signatures(&w);
+	w_end(&w);
+	return w_done(&w, why, why_len);
+}
+
+int
+kms_rec_compromise(struct kdb *db, int64_t root_key_id,
+    const struct kms_rec_opts *o, struct kms_sink *out, char *why,
+    size_t why_len)
+{
+	static const char *const cols[] = {"城市 City", "加密机 HSM",
+	    "库 Library", "索引 Index", "校验值 KCV", "状态 State",
+	    "新索引 New index", NULL};
+	struct kms_lc_plan p;
+	char ix[8], nix[8], v1[CELL];
+	const char *v[7];
+	struct key k;
+	struct w w;
+	size_t i;
+	int rc;
+
+	if ((rc = get_key(db, root_key_id, &k, why, why_len)) != TKM_OK)
+		return rc;
+	if ((rc = kms_lc_plan(db, root_key_id, &p, why, why_len)) != TKM_OK)
+		return rc;
+	begin(&w, o, out, "密钥泄露记录 Key compromise record");
+	key_fields(&w, &k);
+	rc = who_fields(db, &w, root_key_id, "compromised", "报告 Reported by",
+	    why, why_len);
+	if (rc != TKM_OK)
+		goto out;
+	snprintf(v1, sizeof(v1), "v%lld at K%03X of %s",
+	    (long long)p.next_version, p.next_idx, k.hsm);
+	w_field(&w, "替换密钥 Replacement", v1);
+	w_table_end(&w);
+	w_section(
+	    &w, "受影响密钥及重新分发计划 Derived keys and re-issue plan");
+	w_table(&w, cols);
+	for (i = 0; i < p.ncopies; i++) {
+		snprintf(ix, sizeof(ix), "K%03X", p.copies[i].idx);
+		snprintf(nix, sizeof(nix), "K%03X", p.copies[i].new_idx);
+		v[0] = p.copies[i].city;
+		v[1] = p.copies[i].hsm;
+		v[2] = p.copies[i].alg;
+		v[3] = ix;
+		v[4] = p.copies[i].kcv;
+		v[5] = p.copies[i].state;
+		v[6] = nix;
+		w_row(&w, v, 7, NULL);
+	}
+	w_table_end(&w);
+	w_signatures(&w);
+	w_end(&w);
+	rc = w_done(&w, why, why_len);
+out:
+	kms_lc_plan_free(&p);
+	return rc;
+}
