@@ -26,6 +26,15 @@ int tkm_secure_locked(const void *p, size_t n);
 /* Wipe n bytes in a way the compiler cannot remove (OPENSSL_cleanse). */
 void tkm_cleanse(void *p, size_t n);
 
+/*
+ * malloc/free that wipe every block when it is freed (its size is kept in
+ * front of it). For libraries that free secrets without wiping them:
+ * the daemons give these to jansson (json_set_alloc_funcs), whose
+ * strings hold passwords and components.
+ */
+void *tkm_wipe_malloc(size_t n);
+void tkm_wipe_free(void *p);
+
 /* 1 if equal, 0 otherwise; time depends on n only (CRYPTO_memcmp). */
 int tkm_ct_eq(const void *a, const void *b, size_t n);
 

@@ -232,38 +232,6 @@ log_listeners(const struct hsm_config *cfg, const struct hsm_server *srv)
 	}
 }
 
-/*
- * jansson's allocator for the whole process: requests carry passwords and
- * components, and jansson frees their strings without wiping them. Each
- * block remembers its size in front of it so that free can wipe it.
- */
-#define WIPE_HDR 16 /* keeps malloc's alignment */
-
-static void *
-wipe_malloc(size_t n)
-{
-	uint8_t *p;
-
-	if (n > SIZE_MAX - WIPE_HDR || (p = malloc(WIPE_HDR + n)) == NULL)
-		return NULL;
-	memcpy(p, &n, sizeof(n));
-	return p + WIPE_HDR;
-}
-
-static void
-wipe_free(void *q)
-{
-	uint8_t *p = q;
-	size_t n;
-
-	if (p == NULL)
-		return;
-	p -= WIPE_HDR;
-	memcpy(&n, p, sizeof(n));
-	tkm_cleanse(p, WIPE_HDR + n);
-	free(p);
-}
-
 static int
 load_config(const struct opts *o, struct hsm_config *cfg)
 {
@@ -408,7 +376,9 @@ main(int argc, char **argv)
 	}
 	if (geteuid() == 0)
 		hsm_log("warning: running as root; a dedicated user is safer");
-	json_set_alloc_funcs(wipe_malloc, wipe_free);
+	/* Requests carry passwords and components, and jansson frees its
+	 * strings without wiping them. */
+	json_set_alloc_funcs(tkm_wipe_malloc, tkm_wipe_free);
 	/* A client that goes away must not kill the daemon with SIGPIPE. */
 	signal(SIGPIPE, SIG_IGN);
 	if (load_config(&o, &cfg) != TKM_OK)

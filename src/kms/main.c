@@ -176,35 +176,6 @@ no_core_dumps(void)
 		   : -1;
 }
 
-/* jansson's allocator: request bodies carry passwords, and jansson frees
- * its strings without wiping them (as in tkms-hsmd). */
-#define WIPE_HDR 16
-
-static void *
-wipe_malloc(size_t n)
-{
-	uint8_t *p;
-
-	if (n > SIZE_MAX - WIPE_HDR || (p = malloc(WIPE_HDR + n)) == NULL)
-		return NULL;
-	memcpy(p, &n, sizeof(n));
-	return p + WIPE_HDR;
-}
-
-static void
-wipe_free(void *q)
-{
-	uint8_t *p = q;
-	size_t n;
-
-	if (p == NULL)
-		return;
-	p -= WIPE_HDR;
-	memcpy(&n, p, sizeof(n));
-	tkm_cleanse(p, WIPE_HDR + n);
-	free(p);
-}
-
 /* The first line of path (at most KMS_PW_MAX bytes) into pw. */
 static int
 read_password(const char *path, char pw[KMS_PW_MAX + 2])
@@ -397,7 +368,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	json_set_alloc_funcs(wipe_malloc, wipe_free);
+	/* Requests carry passwords and components, and jansson frees its
+	 * strings without wiping them. */
+	json_set_alloc_funcs(tkm_wipe_malloc, tkm_wipe_free);
 	signal(SIGPIPE, SIG_IGN);
 	kms_log("starting (%s)", o.db != NULL ? "PostgreSQL" : o.dir);
 	if ((rc = run(&o)) != TKM_OK) {

@@ -1,6 +1,9 @@
 /*
  * mem.c - locked, wiped memory for keys in clear.
  */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -64,6 +67,33 @@ tkm_cleanse(void *p, size_t n)
 {
 	if (p != NULL && n > 0)
 		OPENSSL_cleanse(p, n);
+}
+
+#define WIPE_HDR 16 /* keeps malloc's alignment */
+
+void *
+tkm_wipe_malloc(size_t n)
+{
+	uint8_t *p;
+
+	if (n > SIZE_MAX - WIPE_HDR || (p = malloc(WIPE_HDR + n)) == NULL)
+		return NULL;
+	memcpy(p, &n, sizeof(n));
+	return p + WIPE_HDR;
+}
+
+void
+tkm_wipe_free(void *q)
+{
+	uint8_t *p = q;
+	size_t n;
+
+	if (p == NULL)
+		return;
+	p -= WIPE_HDR;
+	memcpy(&n, p, sizeof(n));
+	tkm_cleanse(p, WIPE_HDR + n);
+	free(p);
 }
 
 int

@@ -526,6 +526,27 @@ test_cleanse_ct_eq(void **state)
 	assert_int_equal(tkm_ct_eq(a, b, 1), 0);
 }
 
+/* The wiping allocator jansson gets in the daemons: usable blocks with
+ * malloc's alignment, an impossible size refused, NULL freed. */
+static void
+test_wipe_alloc(void **state)
+{
+	uint8_t *p;
+	size_t n;
+
+	(void)state;
+	for (n = 0; n < 100; n += 33) {
+		p = tkm_wipe_malloc(n);
+		assert_non_null(p);
+		assert_int_equal((uintptr_t)p % 16, 0);
+		memset(p, 0xA5, n);
+		tkm_wipe_free(p);
+	}
+	assert_null(tkm_wipe_malloc(SIZE_MAX));
+	assert_null(tkm_wipe_malloc(SIZE_MAX - 15));
+	tkm_wipe_free(NULL);
+}
+
 int
 main(void)
 {
@@ -544,6 +565,7 @@ main(void)
 	    cmocka_unit_test(test_err_out_of_range),
 	    cmocka_unit_test(test_secure_alloc),
 	    cmocka_unit_test(test_cleanse_ct_eq),
+	    cmocka_unit_test(test_wipe_alloc),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
