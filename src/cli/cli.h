@@ -27,6 +27,16 @@ int cmd_mot(int argc, char **argv);
 int cmd_maint(int argc, char **argv);
 /* cmd_kms.c: `tkms kms ...`, the KMS API over HTTP (docs/api.md) */
 int cmd_kms(int argc, char **argv);
+/* cmd_kms_keys.c: `tkms kms hsm|templates|key|issue|issued|record ...`,
+ * argv[0] the subcommand (docs/api.md) */
+int cmd_kms_hsm(int argc, char **argv);
+int cmd_kms_templates(int argc, char **argv);
+int cmd_kms_key(int argc, char **argv);
+int cmd_kms_issue(int argc, char **argv);
+int cmd_kms_issued(int argc, char **argv);
+int cmd_kms_record(int argc, char **argv);
+/* cmd_kms_maint.c: `tkms kms maint ...`, maintenance applications */
+int cmd_kms_maint(int argc, char **argv);
 int cmd_selfcheck(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 

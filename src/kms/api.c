@@ -12,37 +12,18 @@
 #include <time.h>
 
 #include "api.h"
+#include "api_impl.h"
 #include "auth.h"
 #include "kaudit.h"
 #include "kdb.h"
 #include "proposal.h"
 #include "tkm/mem.h"
 
-struct ctx {
-	struct kms_api *api;
-	struct kdb *db;
-	const struct kms_req *req;
-	struct kms_resp *resp;
-	struct kms_user user;
-	int64_t now, id; /* id: the number in the path, if any */
-};
-
-struct route {
-	const char *method;
-	const char *path; /* '#' stands for a decimal id */
-	unsigned roles;   /* enum kms_role bits; 0 = no session */
-	void (*fn)(struct ctx *c);
-};
-
-#define READERS   (KMS_ROLE_CONFIGURATOR | KMS_ROLE_SUPERVISOR | KMS_ROLE_AUDITOR)
-#define PROPOSERS (KMS_ROLE_CONFIGURATOR | KMS_ROLE_KEY_MANAGER)
-#define AUDITORS  (KMS_ROLE_SUPERVISOR | KMS_ROLE_AUDITOR)
-
 /* --- answers ------------------------------------------------------------- */
 
 /* The status of a failure: the function's own, else from the cause. */
-static void
-error(struct ctx *c, int rc, const char *why, int http)
+void
+kms_api_error(struct kms_ctx *c, int rc, const char *why, int http)
 {
 	int status = http;
 
@@ -68,8 +49,8 @@ error(struct ctx *c, int rc, const char *why, int http)
 	kms_resp_error(c->resp, status, why != NULL ? why : tkm_strerror(rc));
 }
 
-static void
-answer(struct ctx *c, int status, json_t *body)
+void
+kms_api_answer(struct kms_ctx *c, int status, json_t *body)
 {
 	if (body == NULL) {
 		kms_resp_error(c->resp, 500, "out of memory");
@@ -80,8 +61,9 @@ answer(struct ctx *c, int status, json_t *body)
 }
 
 /* A query argument as a number in [lo, hi], else def; -1 on garbage. */
-static int64_t
-arg_num(struct ctx *c, const char *name, int64_t def, int64_t lo, int64_t hi)
+int64_t
+kms_api_arg_num(
+    struct kms_ctx *c, const char *name, int64_t def, int64_t lo, int64_t hi)
 {
 	const char *s = kms_req_arg(c->req, name);
 	char *end;
@@ -97,8 +79,9 @@ arg_num(struct ctx *c, const char *name, int64_t def, int64_t lo, int64_t hi)
 
 /* --- sessions ------------------------------------------------------------ */
 
-static void
-audit_or_log(struct ctx *c, const char *actor, const char *action, json_t *d)
+void
+kms_api_audit(
+    struct kms_ctx *c, const char *actor, const char *action, json_t *d)
 {
 	if (kms_audit_append(c->db, c->now, actor, action, d) != TKM_OK)
 		kms_log(
@@ -107,7 +90,7 @@ audit_or_log(struct ctx *c, const char *actor, const char *action, json_t *d)
 }
 
 static void
-r_login(struct ctx *c)
+r_login(struct kms_ctx *c)
 {
 	const char *name, *pw, *why = NULL, *lwhy = NULL;
 	char token[KMS_TOKEN_LEN + 1];
@@ -125,18 +108,18 @@ r_login(struct ctx *c)
 	if (rc != TKM_OK) {
 		/* Names that are not user names are not written down:
 		 * someone may have typed a password into that field. */
-		audit_or_log(c, kms_user_name_ok(name, &why) ? name : "?",
+		kms_api_audit(c, kms_user_name_ok(name, &why) ? name : "?",
 		    "login.failed",
 		    json_pack("{s:s, s:s}", "peer", c->req->peer, "reason",
 			rc == TKM_ERR_VERIFY       ? "credentials"
 			: rc == TKM_ERR_PERMISSION ? "locked or disabled"
 						   : "error"));
-		error(c, rc, lwhy, rc == TKM_ERR_VERIFY ? 401 : 0);
+		kms_api_error(c, rc, lwhy, rc == TKM_ERR_VERIFY ? 401 : 0);
 		return;
 	}
-	audit_or_log(
+	kms_api_audit(
 	    c, u.name, "login", json_pack("{s:s}", "peer", c->req->peer));
-	answer(c, 200,
+	kms_api_answer(c, 200,
 	    json_pack("{s:s, s:{s:I, s:s, s:s}, s:I}", "token", token, "user",
 		"id", (json_int_t)u.id, "name", u.name, "role",
 		kms_role_name(u.role), "idle_expiry",
@@ -145,22 +128,22 @@ r_login(struct ctx *c)
 }
 
 static void
-r_logout(struct ctx *c)
+r_logout(struct kms_ctx *c)
 {
 	int rc = kms_logout(c->db, c->req->token);
 
 	if (rc != TKM_OK) {
-		error(c, rc, NULL, 0);
+		kms_api_error(c, rc, NULL, 0);
 		return;
 	}
-	audit_or_log(c, c->user.name, "logout", NULL);
-	answer(c, 200, json_pack("{s:b}", "ok", 1));
+	kms_api_audit(c, c->user.name, "logout", NULL);
+	kms_api_answer(c, 200, json_pack("{s:b}", "ok", 1));
 }
 
 static void
-r_me(struct ctx *c)
+r_me(struct kms_ctx *c)
 {
-	answer(c, 200,
+	kms_api_answer(c, 200,
 	    json_pack("{s:I, s:s, s:s}", "id", (json_int_t)c->user.id, "name",
 		c->user.name, "role", kms_role_name(c->user.role)));
 }
@@ -168,7 +151,7 @@ r_me(struct ctx *c)
 /* --- reads --------------------------------------------------------------- */
 
 static void
-r_users(struct ctx *c)
+r_users(struct kms_ctx *c)
 {
 	struct kdb_rows *r = NULL;
 	json_t *arr = json_array(), *row;
@@ -191,7 +174,7 @@ r_users(struct ctx *c)
 	if (rc < 0)
 		goto fail;
 	kdb_rows_free(r);
-	answer(c, 200, json_pack("{s:o}", "users", arr));
+	kms_api_answer(c, 200, json_pack("{s:o}", "users", arr));
 	return;
 fail:
 	kdb_rows_free(r);
@@ -200,7 +183,7 @@ fail:
 }
 
 static void
-r_institutions(struct ctx *c)
+r_institutions(struct kms_ctx *c)
 {
 	struct kdb_rows *r = NULL;
 	json_t *arr = json_array(), *row;
@@ -228,7 +211,7 @@ r_institutions(struct ctx *c)
 	if (rc < 0)
 		goto fail;
 	kdb_rows_free(r);
-	answer(c, 200, json_pack("{s:o}", "institutions", arr));
+	kms_api_answer(c, 200, json_pack("{s:o}", "institutions", arr));
 	return;
 fail:
 	kdb_rows_free(r);
@@ -242,7 +225,7 @@ static const char *const states[] = {"open", "approved", "rejected", "expired",
     "withdrawn", "executed", "failed"};
 
 static void
-r_proposals(struct ctx *c)
+r_proposals(struct kms_ctx *c)
 {
 	const char *st = kms_req_arg(c->req, "state");
 	json_t *list;
@@ -264,29 +247,29 @@ r_proposals(struct ctx *c)
 	}
 	if ((rc = kms_proposal_expire(c->db, c->now)) != TKM_OK ||
 	    (rc = kms_proposal_list(c->db, st, 0, &list)) != TKM_OK) {
-		error(c, rc, NULL, 0);
+		kms_api_error(c, rc, NULL, 0);
 		return;
 	}
-	answer(c, 200, json_pack("{s:o}", "proposals", list));
+	kms_api_answer(c, 200, json_pack("{s:o}", "proposals", list));
 }
 
 static void
-r_proposal(struct ctx *c)
+r_proposal(struct kms_ctx *c)
 {
 	json_t *p;
 	int rc;
 
 	if ((rc = kms_proposal_expire(c->db, c->now)) != TKM_OK ||
 	    (rc = kms_proposal_list(c->db, NULL, c->id, &p)) != TKM_OK) {
-		error(
+		kms_api_error(
 		    c, rc, rc == TKM_ERR_NO_KEY ? "no such proposal" : NULL, 0);
 		return;
 	}
-	answer(c, 200, p);
+	kms_api_answer(c, 200, p);
 }
 
 static void
-r_propose(struct ctx *c)
+r_propose(struct kms_ctx *c)
 {
 	json_t *b = c->req->body, *ttl, *p;
 	const char *kind, *why = NULL;
@@ -306,18 +289,18 @@ r_propose(struct ctx *c)
 	    ttl != NULL ? json_integer_value(ttl) : 0, &c->user, kind,
 	    json_object_get(b, "payload"), &id, &why, &http);
 	if (rc != TKM_OK) {
-		error(c, rc, why, http);
+		kms_api_error(c, rc, why, http);
 		return;
 	}
 	if ((rc = kms_proposal_list(c->db, NULL, id, &p)) != TKM_OK) {
-		error(c, rc, NULL, 0);
+		kms_api_error(c, rc, NULL, 0);
 		return;
 	}
-	answer(c, 201, p);
+	kms_api_answer(c, 201, p);
 }
 
 static void
-decide(struct ctx *c, int approve)
+decide(struct kms_ctx *c, int approve)
 {
 	const char *reason = NULL, *why = NULL;
 	json_t *out = NULL, *v;
@@ -335,20 +318,20 @@ decide(struct ctx *c, int approve)
 	rc = kms_proposal_decide(
 	    c->db, c->now, &c->user, c->id, approve, reason, &out, &why, &http);
 	if (rc != TKM_OK) {
-		error(c, rc, why, http);
+		kms_api_error(c, rc, why, http);
 		return;
 	}
-	answer(c, 200, out);
+	kms_api_answer(c, 200, out);
 }
 
 static void
-r_approve(struct ctx *c)
+r_approve(struct kms_ctx *c)
 {
 	decide(c, 1);
 }
 
 static void
-r_reject(struct ctx *c)
+r_reject(struct kms_ctx *c)
 {
 	decide(c, 0);
 }
@@ -356,10 +339,10 @@ r_reject(struct ctx *c)
 /* --- audit --------------------------------------------------------------- */
 
 static void
-r_audit(struct ctx *c)
+r_audit(struct kms_ctx *c)
 {
-	int64_t from = arg_num(c, "from", 1, 1, INT64_MAX),
-		limit = arg_num(c, "limit", 100, 1, KMS_AUDIT_LIST_MAX);
+	int64_t from = kms_api_arg_num(c, "from", 1, 1, INT64_MAX),
+		limit = kms_api_arg_num(c, "limit", 100, 1, KMS_AUDIT_LIST_MAX);
 	json_t *rows;
 	int rc;
 
@@ -369,23 +352,23 @@ r_audit(struct ctx *c)
 		return;
 	}
 	if ((rc = kms_audit_list(c->db, from, limit, &rows)) != TKM_OK) {
-		error(c, rc, NULL, 0);
+		kms_api_error(c, rc, NULL, 0);
 		return;
 	}
-	answer(c, 200, json_pack("{s:o}", "records", rows));
+	kms_api_answer(c, 200, json_pack("{s:o}", "records", rows));
 }
 
 static void
-r_audit_verify(struct ctx *c)
+r_audit_verify(struct kms_ctx *c)
 {
 	struct kms_audit_report rep;
 	int rc;
 
 	if ((rc = kms_audit_verify(c->db, &rep)) != TKM_OK) {
-		error(c, rc, NULL, 0);
+		kms_api_error(c, rc, NULL, 0);
 		return;
 	}
-	answer(c, 200,
+	kms_api_answer(c, 200,
 	    json_pack("{s:b, s:I, s:I, s:s?}", "ok", rep.ok, "records",
 		(json_int_t)rep.records, "first_bad", (json_int_t)rep.first_bad,
 		"why", rep.ok ? NULL : rep.why));
@@ -393,19 +376,29 @@ r_audit_verify(struct ctx *c)
 
 /* --- dispatch ------------------------------------------------------------ */
 
-static const struct route routes[] = {
-    {"POST", "/api/login", 0, r_login},
-    {"POST", "/api/logout", KMS_ROLE_ANY, r_logout},
-    {"GET", "/api/me", KMS_ROLE_ANY, r_me},
-    {"GET", "/api/users", READERS, r_users},
-    {"GET", "/api/institutions", KMS_ROLE_ANY, r_institutions},
-    {"GET", "/api/proposals", KMS_ROLE_ANY, r_proposals},
-    {"POST", "/api/proposals", PROPOSERS, r_propose},
-    {"GET", "/api/proposals/#", KMS_ROLE_ANY, r_proposal},
-    {"POST", "/api/proposals/#/approve", KMS_ROLE_ANY, r_approve},
-    {"POST", "/api/proposals/#/reject", KMS_ROLE_ANY, r_reject},
-    {"GET", "/api/audit", AUDITORS, r_audit},
-    {"GET", "/api/audit/verify", AUDITORS, r_audit_verify},
+static const struct kms_route routes[] = {
+    {"POST", "/api/login", 0, 1, r_login},
+    {"POST", "/api/logout", KMS_ROLE_ANY, 0, r_logout},
+    {"GET", "/api/me", KMS_ROLE_ANY, 0, r_me},
+    {"GET", "/api/users", KMS_READERS, 0, r_users},
+    {"GET", "/api/institutions", KMS_ROLE_ANY, 0, r_institutions},
+    {"GET", "/api/proposals", KMS_ROLE_ANY, 0, r_proposals},
+    {"POST", "/api/proposals", KMS_PROPOSERS, 1, r_propose},
+    {"GET", "/api/proposals/#", KMS_ROLE_ANY, 0, r_proposal},
+    {"POST", "/api/proposals/#/approve", KMS_ROLE_ANY, 0, r_approve},
+    {"POST", "/api/proposals/#/reject", KMS_ROLE_ANY, 0, r_reject},
+    {"GET", "/api/audit", KMS_AUDITORS, 0, r_audit},
+    {"GET", "/api/audit/verify", KMS_AUDITORS, 0, r_audit_verify},
+};
+
+/* Every route file's table, searched in this order. */
+static const struct {
+	const struct kms_route *r;
+	const size_t *n;
+} tables[] = {
+    {routes, NULL},
+    {kms_routes_keys, &kms_routes_keys_n},
+    {kms_routes_maint, &kms_routes_maint_n},
 };
 
 /* 1 if path matches pattern ('#': 1..18 digits, stored in *id). */
@@ -441,8 +434,13 @@ destroy_db(void *p)
 int
 kms_api_init(struct kms_api *a, const char *db_url, int64_t idle)
 {
+	int rc;
+
 	a->db_url = db_url;
 	a->idle = idle;
+	if ((rc = kms_keys_kinds_register()) != TKM_OK ||
+	    (rc = kms_maint_kinds_register()) != TKM_OK)
+		return rc;
 	return pthread_key_create(&a->key, destroy_db) == 0 ? TKM_OK
 							    : TKM_ERR_NOMEM;
 }
@@ -479,19 +477,23 @@ thread_db(struct kms_api *a)
 void
 kms_api_handle(void *arg, const struct kms_req *req, struct kms_resp *resp)
 {
-	struct ctx c = {arg, NULL, req, resp, {0}, (int64_t)time(NULL), 0};
-	const struct route *rt = NULL;
+	struct kms_ctx c = {arg, NULL, req, resp, {0}, (int64_t)time(NULL), 0};
+	const struct kms_route *rt = NULL;
 	const char *why = NULL;
 	int path_known = 0, rc;
-	size_t i;
+	size_t i, n, t;
 
-	for (i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		if (!match(routes[i].path, req->path, &c.id))
-			continue;
-		path_known = 1;
-		if (strcmp(routes[i].method, req->method) == 0) {
-			rt = &routes[i];
-			break;
+	for (t = 0; t < sizeof(tables) / sizeof(tables[0]) && rt == NULL; t++) {
+		n = tables[t].n != NULL ? *tables[t].n
+					: sizeof(routes) / sizeof(routes[0]);
+		for (i = 0; i < n; i++) {
+			if (!match(tables[t].r[i].path, req->path, &c.id))
+				continue;
+			path_known = 1;
+			if (strcmp(tables[t].r[i].method, req->method) == 0) {
+				rt = &tables[t].r[i];
+				break;
+			}
 		}
 	}
 	if (rt == NULL) {
@@ -500,8 +502,7 @@ kms_api_handle(void *arg, const struct kms_req *req, struct kms_resp *resp)
 			       : "no such endpoint (see docs/api.md)");
 		return;
 	}
-	if (strcmp(rt->method, "POST") == 0 && req->body == NULL &&
-	    rt->fn != r_approve && rt->fn != r_reject && rt->fn != r_logout) {
+	if (rt->body && req->body == NULL) {
 		kms_resp_error(resp, 400, "a JSON object body is required");
 		return;
 	}
