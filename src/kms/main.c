@@ -4,6 +4,7 @@
  *
  *   tkms-kmsd --dir DIR | --db postgresql://...  [--listen ADDR:PORT]
  *             [--port-file F] [--threads N] [--session-idle SECONDS]
+ *             [--health-interval SECONDS]
  *             [--bootstrap-admin NAME --password-file F]...
  *
  * Dual control needs two users of a role before anything can change, so
@@ -26,6 +27,7 @@
 
 #include "api.h"
 #include "auth.h"
+#include "health.h"
 #include "http.h"
 #include "kaudit.h"
 #include "kdb.h"
@@ -43,6 +45,7 @@ struct boot {
 struct opts {
 	const char *dir, *db, *listen, *port_file;
 	unsigned threads;
+	unsigned health; /* seconds between NC rounds; 0: none */
 	int64_t idle;
 	struct boot boot[BOOT_MAX];
 	size_t nboot;
@@ -54,6 +57,7 @@ usage(FILE *f)
 	fprintf(f, "usage: tkms-kmsd --dir DIR | --db postgresql://...\n"
 		   "                 [--listen ADDR:PORT] [--port-file FILE]\n"
 		   "                 [--threads N] [--session-idle SECONDS]\n"
+		   "                 [--health-interval SECONDS (60; 0 off)]\n"
 		   "                 [--bootstrap-admin NAME --password-file "
 		   "FILE]...\n");
 }
@@ -79,6 +83,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"port-file", required_argument, NULL, 'p'},
 	    {"threads", required_argument, NULL, 't'},
 	    {"session-idle", required_argument, NULL, 'i'},
+	    {"health-interval", required_argument, NULL, 'H'},
 	    {"bootstrap-admin", required_argument, NULL, 'b'},
 	    {"password-file", required_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
@@ -91,6 +96,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	o->listen = DEFAULT_LISTEN;
 	o->threads = THREADS;
 	o->idle = KMS_IDLE_SECS;
+	o->health = KMS_HEALTH_INTERVAL;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -109,6 +115,11 @@ parse_opts(int argc, char **argv, struct opts *o)
 			if (!num(optarg, 1, 64, &n))
 				return -1;
 			o->threads = (unsigned)n;
+			break;
+		case 'H':
+			if (!num(optarg, 0, 86400, &n))
+				return -1;
+			o->health = (unsigned)n;
 			break;
 		case 'i':
 			if (!num(optarg, 1, KMS_SESSION_SECS, &n))
@@ -283,6 +294,7 @@ run(const struct opts *o)
 {
 	const char *url = o->db != NULL ? o->db : o->dir, *why = NULL;
 	struct kms_http *http = NULL;
+	struct kms_watch *watch = NULL;
 	struct kms_api api;
 	struct kdb *db = NULL;
 	struct tkm_kat_result kat;
@@ -343,10 +355,16 @@ run(const struct opts *o)
 		rc = TKM_ERR_IO;
 		goto out;
 	}
+	if (o->health > 0 &&
+	    (rc = kms_watch_start(url, o->health, 0, &watch)) != TKM_OK) {
+		kms_log("cannot start the health checks: %s", tkm_strerror(rc));
+		goto out;
+	}
 	if (sigwait(&sigs, &sig) != 0)
 		rc = TKM_ERR_INTERNAL;
 	kms_log("stopping (%s)", sig != 0 ? strsignal(sig) : "error");
 out:
+	kms_watch_stop(watch);
 	kms_http_stop(http);
 	if (api_ok)
 		kms_api_cleanup(&api);

@@ -22,6 +22,7 @@
  * (tests/kms/pg.sh), as test_kdb.c. The daemon is TKMS_HSMD (compiled in
  * by CMake) or $TKMS_BUILD/tkms-hsmd.
  */
+#include "health.h"
 #include "kmshsm.h"
 
 static void
@@ -338,6 +339,62 @@ t_health(void **state)
 	free(all);
 }
 
+/* The periodic check (health.h): one round records every active HSM and
+ * counts changes; the loop does rounds on its own until stopped. */
+static void
+t_watch(void **state)
+{
+	struct fx *f = *state;
+	struct kms_watch_round r;
+	struct kms_watch *w = NULL;
+	struct timespec nap = {0, 50 * 1000 * 1000};
+	int64_t before, after = 0;
+	int i;
+
+	f->h[0] = hsm_start(1, 0, NULL);
+	f->h[1] = hsm_start(0, 1, NULL); /* sealed */
+	f->h[2] = hsm_start(1, 0, NULL);
+	add_hsm(f, f->h[0], "root", "root", 0);
+	add_hsm(f, f->h[1], "standby", "standby", 0);
+	add_hsm(f, f->h[2], "clearing", "clearing", 0);
+	hsm_kill(f->h[2]);
+	assert_int_equal(kms_watch_round(f->db, 2000, &r), TKM_OK);
+	assert_int_equal(r.checked, 3);
+	assert_int_equal(r.ok, 1);
+	assert_int_equal(r.changed, 3); /* all were "unknown" */
+	assert_int_equal(count(f->db, "SELECT count(*) FROM hsms WHERE"
+				      " health = 'ok' AND last_nc > 0"),
+	    1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM hsms WHERE"
+				      " health = 'sealed'"),
+	    1);
+	assert_int_equal(count(f->db, "SELECT count(*) FROM hsms WHERE"
+				      " health = 'unreachable'"),
+	    1);
+	assert_int_equal(kms_watch_round(f->db, 2000, &r), TKM_OK);
+	assert_int_equal(r.changed, 0);
+	/* A retired HSM is not asked. */
+	assert_int_equal(
+	    kdb_exec(f->db, "UPDATE hsms SET state = 'retired' WHERE id = $1",
+		KDB_INT(f->h[2]->id)),
+	    TKM_OK);
+	assert_int_equal(kms_watch_round(f->db, 2000, &r), TKM_OK);
+	assert_int_equal(r.checked, 2);
+	/* The loop: its first round comes at once; wait until last_nc of
+	 * the live HSM moves (rounds are a second apart). */
+	before = count(f->db, "SELECT last_nc FROM hsms WHERE name = 'root'");
+	assert_int_equal(kms_watch_start(f->url, 1, 2000, &w), TKM_OK);
+	for (i = 0; i < 200 && after <= before; i++) {
+		nanosleep(&nap, NULL);
+		after = count(
+		    f->db, "SELECT last_nc FROM hsms WHERE name = 'root'");
+	}
+	kms_watch_stop(w);
+	assert_true(after > before);
+	assert_int_equal(kms_watch_start(f->url, 0, 2000, &w), TKM_ERR_INPUT);
+	kms_watch_stop(NULL);
+}
+
 static size_t progress_done;
 
 static void
@@ -446,6 +503,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		t_kcv_mismatch_and_recovery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_health, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_watch, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_whole_city, setup, teardown),
 	};
 	const char *build = getenv("TKMS_BUILD");
