@@ -15,19 +15,30 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
 #include "http.h"
 #include "kjson.h"
 #include "tkm/mem.h"
+#include "web.h"
 
 struct kms_http {
 	struct MHD_Daemon *d;
 	kms_handler fn;
 	void *arg;
+	const struct kms_web *web; /* NULL: no console */
 	unsigned port;
 };
+
+/* The console's pages: nothing from elsewhere, no framing, no sniffing.
+ * Styles may be inline: the printable records carry theirs. */
+static const char csp[] =
+    "default-src 'none'; script-src 'self'; style-src 'self' "
+    "'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; "
+    "font-src 'self'; frame-src 'self' blob:; base-uri 'none'; "
+    "form-action 'none'; frame-ancestors 'none'";
 
 /* One request's state between the handler's calls. */
 struct pending {
@@ -167,6 +178,46 @@ send_error(struct MHD_Connection *c, int status, const char *msg)
 	return ret;
 }
 
+/* A file of the console, or 404/400 as JSON. */
+static enum MHD_Result
+send_static(struct kms_http *h, struct MHD_Connection *c, const char *url)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	const char *type;
+	uint64_t size;
+	int fd, rc;
+
+	rc = kms_web_file(h->web, url, &fd, &size, &type);
+	if (rc != TKM_OK)
+		return send_error(c, rc == TKM_ERR_INPUT ? 400 : 404,
+		    rc == TKM_ERR_INPUT ? "not a path this server serves"
+					: "no such file");
+	/* The response owns fd from here, also when it cannot be made. */
+	if ((r = MHD_create_response_from_fd64(size, fd)) == NULL) {
+		close(fd);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	MHD_add_response_header(r, "Content-Security-Policy", csp);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	MHD_add_response_header(r, "X-Frame-Options", "DENY");
+	MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
+	ret = MHD_queue_response(c, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Everything outside /api/ is the console's. */
+static int
+is_static(const struct kms_http *h, const char *url, const char *method)
+{
+	return h->web != NULL && strncmp(url, "/api/", 5) != 0 &&
+	       strcmp(url, "/api") != 0 &&
+	       (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0);
+}
+
 static void
 peer_of(struct MHD_Connection *c, char *out, size_t cap)
 {
@@ -201,6 +252,8 @@ dispatch(struct kms_http *h, struct MHD_Connection *c, const char *url,
 
 	if (p->too_big)
 		return send_error(c, 413, "request body larger than 64 KiB");
+	if (is_static(h, url, method))
+		return send_static(h, c, url);
 	if (p->len > 0) {
 		req.body = json_loadb(
 		    (const char *)p->buf, p->len, JSON_REJECT_DUPLICATES, &err);
@@ -301,7 +354,8 @@ on_mhd_error(void *cls, const char *fmt, va_list ap)
 
 int
 kms_http_start(const char *addr, unsigned port, unsigned threads,
-    kms_handler fn, void *arg, struct kms_http **out, const char **why)
+    const struct kms_web *web, kms_handler fn, void *arg, struct kms_http **out,
+    const char **why)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in *s4 = (void *)&ss;
@@ -329,6 +383,7 @@ kms_http_start(const char *addr, unsigned port, unsigned threads,
 	}
 	h->fn = fn;
 	h->arg = arg;
+	h->web = web;
 	h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request,
 	    h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,

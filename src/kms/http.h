@@ -22,6 +22,7 @@
 #define KMS_HTTP_CONNS    256          /* connections at once */
 
 struct kms_http;
+struct kms_web;
 
 struct kms_req {
 	const char *method; /* "GET", "POST", ... */
@@ -48,10 +49,11 @@ typedef void (*kms_handler)(
 
 /*
  * Listen on addr ("127.0.0.1", "::1", "0.0.0.0") port (0: any free one)
- * with threads pool threads. *why on failure.
+ * with threads pool threads. GET and HEAD outside /api/ serve the files
+ * of web (web.h; NULL: none, 404). *why on failure.
  */
 int kms_http_start(const char *addr, unsigned port, unsigned threads,
-    kms_handler fn, void *arg, struct kms_http **out,
+    const struct kms_web *web, kms_handler fn, void *arg, struct kms_http **out,
     const char **why) TKM_MUST_CHECK;
 unsigned kms_http_port(const struct kms_http *h);
 /* Stop: waits for handlers that run. NULL is a no-op. */

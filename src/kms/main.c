@@ -4,7 +4,7 @@
  *
  *   tkms-kmsd --dir DIR | --db postgresql://...  [--listen ADDR:PORT]
  *             [--port-file F] [--threads N] [--session-idle SECONDS]
- *             [--health-interval SECONDS]
+ *             [--health-interval SECONDS] [--web DIR]
  *             [--bootstrap-admin NAME --password-file F]...
  *
  * Dual control needs two users of a role before anything can change, so
@@ -33,10 +33,16 @@
 #include "kdb.h"
 #include "tkm/mem.h"
 #include "tkm/selftest.h"
+#include "web.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8600"
-#define BOOT_MAX       4
-#define THREADS        4
+/* The console's files: the source tree's web/ unless installed
+ * elsewhere (CMake sets it). */
+#ifndef TKMS_WEB_DIR
+#define TKMS_WEB_DIR "/usr/share/tkms/web"
+#endif
+#define BOOT_MAX 4
+#define THREADS  4
 
 struct boot {
 	const char *name, *pwfile;
@@ -44,6 +50,8 @@ struct boot {
 
 struct opts {
 	const char *dir, *db, *listen, *port_file;
+	const char *web; /* "" none */
+	int web_given;
 	unsigned threads;
 	unsigned health; /* seconds between NC rounds; 0: none */
 	int64_t idle;
@@ -54,12 +62,14 @@ struct opts {
 static void
 usage(FILE *f)
 {
-	fprintf(f, "usage: tkms-kmsd --dir DIR | --db postgresql://...\n"
-		   "                 [--listen ADDR:PORT] [--port-file FILE]\n"
-		   "                 [--threads N] [--session-idle SECONDS]\n"
-		   "                 [--health-interval SECONDS (60; 0 off)]\n"
-		   "                 [--bootstrap-admin NAME --password-file "
-		   "FILE]...\n");
+	fprintf(f,
+	    "usage: tkms-kmsd --dir DIR | --db postgresql://...\n"
+	    "                 [--listen ADDR:PORT] [--port-file FILE]\n"
+	    "                 [--threads N] [--session-idle SECONDS]\n"
+	    "                 [--health-interval SECONDS (60; 0 off)]\n"
+	    "                 [--web DIR (the console's files; '' none)]\n"
+	    "                 [--bootstrap-admin NAME --password-file "
+	    "FILE]...\n");
 }
 
 static int
@@ -84,6 +94,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"threads", required_argument, NULL, 't'},
 	    {"session-idle", required_argument, NULL, 'i'},
 	    {"health-interval", required_argument, NULL, 'H'},
+	    {"web", required_argument, NULL, 'w'},
 	    {"bootstrap-admin", required_argument, NULL, 'b'},
 	    {"password-file", required_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
@@ -97,6 +108,7 @@ parse_opts(int argc, char **argv, struct opts *o)
 	o->threads = THREADS;
 	o->idle = KMS_IDLE_SECS;
 	o->health = KMS_HEALTH_INTERVAL;
+	o->web = TKMS_WEB_DIR;
 	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -120,6 +132,10 @@ parse_opts(int argc, char **argv, struct opts *o)
 			if (!num(optarg, 0, 86400, &n))
 				return -1;
 			o->health = (unsigned)n;
+			break;
+		case 'w':
+			o->web = optarg;
+			o->web_given = 1;
 			break;
 		case 'i':
 			if (!num(optarg, 1, KMS_SESSION_SECS, &n))
@@ -295,6 +311,7 @@ run(const struct opts *o)
 	const char *url = o->db != NULL ? o->db : o->dir, *why = NULL;
 	struct kms_http *http = NULL;
 	struct kms_watch *watch = NULL;
+	struct kms_web *web = NULL;
 	struct kms_api api;
 	struct kdb *db = NULL;
 	struct tkm_kat_result kat;
@@ -342,8 +359,16 @@ run(const struct opts *o)
 	if ((rc = kms_api_init(&api, url, o->idle)) != TKM_OK)
 		goto out;
 	api_ok = 1;
-	if ((rc = kms_http_start(addr, port, o->threads, kms_api_handle, &api,
-		 &http, &why)) != TKM_OK) {
+	if (o->web[0] != '\0' && kms_web_open(o->web, &web, &why) != TKM_OK) {
+		kms_log("web console %s: %s%s", o->web, why,
+		    o->web_given ? "" : " (not served)");
+		if (o->web_given) {
+			rc = TKM_ERR_IO;
+			goto out;
+		}
+	}
+	if ((rc = kms_http_start(addr, port, o->threads, web, kms_api_handle,
+		 &api, &http, &why)) != TKM_OK) {
 		kms_log("listen %s: %s", o->listen, why);
 		goto out;
 	}
@@ -366,6 +391,7 @@ run(const struct opts *o)
 out:
 	kms_watch_stop(watch);
 	kms_http_stop(http);
+	kms_web_close(web);
 	if (api_ok)
 		kms_api_cleanup(&api);
 	kdb_close(db);
