@@ -520,6 +520,14 @@ kms_api_handle(void *arg, const struct kms_req *req, struct kms_resp *resp)
 			return;
 		}
 		if ((rt->roles & c.user.role) == 0) {
+			/* A change attempted by a role that may not make it
+			 * is for the auditor to see (reads are not logged). */
+			if (strcmp(rt->method, "GET") != 0)
+				kms_api_audit(&c, c.user.name,
+				    "request.refused",
+				    json_pack("{s:s, s:s, s:s}", "method",
+					req->method, "path", req->path, "role",
+					kms_role_name(c.user.role)));
 			kms_resp_error(resp, 403, "your role may not do this");
 			return;
 		}

@@ -274,7 +274,8 @@ class KmsdTest(unittest.TestCase):
         for x in r['records']:
             actions.add(x['action'])
         for a in ('login', 'login.failed', 'proposal.create',
-                  'proposal.approve', 'proposal.refused'):
+                  'proposal.approve', 'proposal.refused',
+                  'request.refused'):
             self.assertIn(a, actions)
         self.assertNotIn('password', json.dumps(r['records']).replace(
             '"reason": "credentials"', ''))
