@@ -23,6 +23,7 @@ PACKAGES=(
 	postgresql                               # throwaway server of the KMS tests
 	valgrind                                 # leak checks of the unit tests
 	python3 python3-botan python3-cryptography  # differential tests
+	chromium fonts-wqy-microhei              # web console's browser test
 )
 
 as_root() {
@@ -50,6 +51,12 @@ install_packages() {
 		[ tests/diff/package-lock.json -nt tests/diff/node_modules ]; then
 		npm ci --prefix tests/diff --no-audit --no-fund --loglevel=error
 		touch tests/diff/node_modules
+	fi
+	# playwright-core for the web console's test, pinned likewise.
+	if [ ! -d tests/web/node_modules ] ||
+		[ tests/web/package-lock.json -nt tests/web/node_modules ]; then
+		npm ci --prefix tests/web --no-audit --no-fund --loglevel=error
+		touch tests/web/node_modules
 	fi
 }
 
