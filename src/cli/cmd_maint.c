@@ -17,7 +17,7 @@
  * root HSM sign it with the maintenance private key over the business
  * port (EW), so that the private key never leaves the HSM; the signature
  * is checked here with the maintenance public key before the file is
- * written.
+ * written. EJ and EW are msign.h's, which the KMS uses too.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -31,15 +31,14 @@
 #include "cli.h"
 #include "tkm/buf.h"
 #include "tkm/client.h"
-#include "tkm/crypto.h"
 #include "tkm/maint.h"
+#include "tkm/msign.h"
 #include "tkm/sm2.h"
 #include "tkm/wire.h"
 
 #define PUB_HEX         (2 * TKM_SM2_PUB_LEN)
-#define MKEY_INDEX      20 /* mkey generate's default */
+#define MKEY_INDEX      TKM_MAINT_KEY_INDEX
 #define DEFAULT_TIMEOUT 10000
-#define RESP_CAP        512
 
 /* --- request ------------------------------------------------------------ */
 
@@ -426,17 +425,6 @@ sign_opts_parse(int argc, char **argv, struct sign_opts *o)
 	       parse_endpoint(o->root, o->host, sizeof(o->host), &o->port);
 }
 
-/* The first 8 bytes of SM3(X || Y) in hex, as the HSM shows keys. */
-static void
-fingerprint(const uint8_t pub[TKM_SM2_PUB_LEN], char out[17])
-{
-	uint8_t h[32];
-
-	if (tkm_hash(TKM_SM3, pub, TKM_SM2_PUB_LEN, h) != TKM_OK)
-		memset(h, 0, sizeof(h));
-	tkm_hex_encode(h, 8, out);
-}
-
 /* A public key file: 128 hex digits (X || Y), or 130 with 04 in front,
  * white space around. */
 static int
@@ -475,7 +463,7 @@ load_request(const struct sign_opts *o, struct tkm_maint_request *q)
 {
 	uint8_t *text, want[TKM_SM2_PUB_LEN];
 	const char *why;
-	char fp[17];
+	char fp[TKM_MAINT_FP_HEX + 1];
 	size_t len;
 	int rc = 1;
 
@@ -493,7 +481,7 @@ load_request(const struct sign_opts *o, struct tkm_maint_request *q)
 		    o->request);
 		goto out;
 	}
-	fingerprint(q->identity, fp);
+	tkm_maint_fingerprint(q->identity, fp);
 	if (o->identity != NULL) {
 		if (read_pub(o->identity, want) != 0)
 			goto out;
@@ -558,107 +546,28 @@ out:
 	return rc;
 }
 
-/* An answer's response code and ERR: 0 for ERR 00, else 1 (said why). */
+/* A failure at the root HSM: exit status 2 when it could not be reached
+ * (as for a connection error), 1 when it refused or answered wrongly. */
 static int
-answer_ok(const uint8_t *resp, size_t rlen, const char *code, const char *cmd)
+root_failed(const struct sign_opts *o, int rc, const char *why)
 {
-	if (rlen < 4 || memcmp(resp, code, 2) != 0) {
-		fprintf(stderr,
-		    "tkms maint: the root HSM answered %s with "
-		    "something other than %s\n",
-		    cmd, code);
-		return 1;
+	if (rc == TKM_ERR_IO || rc == TKM_ERR_TIMEOUT || rc == TKM_ERR_CLOSED) {
+		fprintf(stderr, "tkms maint: %s: %s\n", o->root, why);
+		return 2;
 	}
-	if (memcmp(resp + 2, "00", 2) == 0)
-		return 0;
-	fprintf(stderr, "tkms maint: the root HSM refused %s: ERR %.2s%s\n",
-	    cmd, resp + 2,
-	    memcmp(resp + 2, "12", 2) == 0
-		? " (no key at that index: --key-index)"
-	    : memcmp(resp + 2, "68", 2) == 0
-		? " (not on the listener's command whitelist)"
-	    : memcmp(resp + 2, "13", 2) == 0 ? " (the HSM is sealed)"
-					     : "");
+	fprintf(stderr, "tkms maint: %s\n", why);
 	return 1;
 }
 
-/* EJ: the public key of the pair at the index (the maintenance key). */
-static int
-root_pub(struct tkm_client *c, const struct sign_opts *o,
-    uint8_t pub[TKM_SM2_PUB_LEN])
-{
-	uint8_t req[16], resp[RESP_CAP];
-	size_t rlen;
-	int n, rc;
-
-	n = snprintf((char *)req, sizeof(req), "EJS%02lu", o->key_index);
-	if ((rc = tkm_client_call(
-		 c, req, (size_t)n, resp, sizeof(resp), &rlen)) != TKM_OK) {
-		fprintf(
-		    stderr, "tkms maint: %s: %s\n", o->root, tkm_strerror(rc));
-		return 2;
-	}
-	if (answer_ok(resp, rlen, "EK", "EJ") != 0)
-		return 1;
-	if (rlen != 4 + TKM_SM2_PUB_LEN) {
-		fprintf(stderr,
-		    "tkms maint: the key at index %02lu of the "
-		    "root HSM is not an SM2 key pair\n",
-		    o->key_index);
-		return 1;
-	}
-	memcpy(pub, resp + 4, TKM_SM2_PUB_LEN);
-	return 0;
-}
-
-/* EW: SM3, SM2, default ID, the data, the key at the index. */
-static int
-root_sign(struct tkm_client *c, const struct sign_opts *o, const char *data,
-    size_t len, uint8_t sig[TKM_SM2_SIG_LEN])
-{
-	uint8_t *req, resp[RESP_CAP];
-	struct tkm_wr w;
-	size_t rlen, cap = len + 64;
-	int rc;
-
-	if ((req = malloc(cap)) == NULL)
-		return 2;
-	tkm_wr_init(&w, req, cap);
-	tkm_wr_str(&w, "EW2007");
-	tkm_wr_num(&w, 0, 4); /* ID 0000: GM/T 0009's default */
-	tkm_wr_num(&w, len, 4);
-	tkm_wr_bytes(&w, data, len);
-	tkm_wr_str(&w, ";");
-	tkm_wr_num(&w, o->key_index, 2);
-	rc = tkm_wr_error(&w);
-	if (rc == TKM_OK)
-		rc = tkm_client_call(c, req, w.len, resp, sizeof(resp), &rlen);
-	free(req);
-	if (rc != TKM_OK) {
-		fprintf(
-		    stderr, "tkms maint: %s: %s\n", o->root, tkm_strerror(rc));
-		return 2;
-	}
-	if (answer_ok(resp, rlen, "EX", "EW") != 0)
-		return 1;
-	if (rlen != 8 + TKM_SM2_SIG_LEN || memcmp(resp + 4, "0064", 4) != 0) {
-		fprintf(stderr, "tkms maint: the root HSM's signature is not "
-				"an SM2 signature\n");
-		return 1;
-	}
-	memcpy(sig, resp + 8, TKM_SM2_SIG_LEN);
-	return 0;
-}
-
 /* Sign at the root and check the signature with the maintenance public
- * key (the root's, and with --mkey the one the operator holds). */
+ * key (the root's, and with --mkey the one the operator holds):
+ * msign.h. */
 static int
 sign_at_root(const struct sign_opts *o, char *file, size_t cap, size_t *len)
 {
-	uint8_t pub[TKM_SM2_PUB_LEN], want[TKM_SM2_PUB_LEN],
-	    sig[TKM_SM2_SIG_LEN];
+	uint8_t pub[TKM_SM2_PUB_LEN], want[TKM_SM2_PUB_LEN];
 	struct tkm_client *c = NULL;
-	char fp[17];
+	char fp[TKM_MAINT_FP_HEX + 1], why[512];
 	int rc;
 
 	if (o->mkey != NULL && read_pub(o->mkey, want) != 0)
@@ -668,9 +577,12 @@ sign_at_root(const struct sign_opts *o, char *file, size_t cap, size_t *len)
 		fprintf(stderr, "tkms maint: %s: bad address\n", o->root);
 		return 2;
 	}
-	if ((rc = root_pub(c, o, pub)) != 0)
+	if ((rc = tkm_maint_root_pub(
+		 c, (unsigned)o->key_index, pub, why, sizeof(why))) != TKM_OK) {
+		rc = root_failed(o, rc, why);
 		goto out;
-	fingerprint(pub, fp);
+	}
+	tkm_maint_fingerprint(pub, fp);
 	rc = 1;
 	if (o->mkey != NULL && memcmp(pub, want, sizeof(pub)) != 0) {
 		fprintf(stderr,
@@ -679,16 +591,11 @@ sign_at_root(const struct sign_opts *o, char *file, size_t cap, size_t *len)
 		    o->key_index, fp, o->mkey);
 		goto out;
 	}
-	if ((rc = root_sign(c, o, file, *len, sig)) != 0)
-		goto out;
-	rc = 1;
-	if (tkm_maint_verify(file, *len, pub, sig) != TKM_OK) {
-		fprintf(stderr, "tkms maint: the root HSM's signature does "
-				"not verify: nothing written\n");
+	if ((rc = tkm_maint_root_sign(c, (unsigned)o->key_index, pub, file, cap,
+		 len, why, sizeof(why))) != TKM_OK) {
+		rc = root_failed(o, rc, why);
 		goto out;
 	}
-	if (tkm_maint_sig_append(file, cap, len, sig) != TKM_OK)
-		goto out;
 	printf("signed by the maintenance key %s (root HSM %s, SM2 index "
 	       "%02lu)\n",
 	    fp, o->root, o->key_index);

@@ -16,6 +16,7 @@ static const struct kdb_migration migrations[] = {
     {1, "001_schema", NULL, NULL},              /* sql/001_schema.sql */
     {2, "002_refdata", NULL, kms_refdata_load}, /* appendices 1 and 2 */
     {3, "003_lifecycle", NULL, NULL},           /* sql/003_lifecycle.sql */
+    {4, "004_maint", NULL, NULL},               /* sql/004_maint.sql */
 };
 
 #define NMIG ((int)(sizeof(migrations) / sizeof(migrations[0])))

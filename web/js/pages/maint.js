@@ -34,7 +34,7 @@ function actions(a, ctx) {
 	if ([KM, 'supervisor'].includes(ctx.me.role) &&
 	    ['signed', 'exported'].includes(a.state))
 		box.append(actionButton(t('maint.export'), async () => {
-			const r = await get(`/api/maint/${a.id}/update`);
+			const r = await post(`/api/maint/${a.id}/export`, {});
 			const file = `update-${r.serial}-${r.seq}.txt`;
 			download(file, r.update);
 			await ctx.reload();
