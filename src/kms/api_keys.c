@@ -82,14 +82,14 @@ fail:
 #define HSM_SQL                                                                \
 	"SELECT h.id, h.name, h.role, h.city_id, c.name, c.city_code,"         \
 	" h.host, h.port, h.header_len, h.mgmt_host, h.mgmt_port, h.serial,"   \
-	" h.dk_kcv, h.health, h.last_nc, h.state FROM hsms h"                  \
+	" h.dk_kcv, h.health, h.last_nc, h.state, h.authorised FROM hsms h"    \
 	" LEFT JOIN institutions c ON c.id = h.city_id"
 
 static json_t *
 hsm_row(struct kdb_rows *r)
 {
 	return json_pack("{s:I, s:s?, s:s?, s:o, s:s?, s:s?, s:s?, s:I, s:I,"
-			 " s:s?, s:o, s:s?, s:s?, s:s?, s:o, s:s?}",
+			 " s:s?, s:o, s:s?, s:s?, s:s?, s:o, s:s?, s:o}",
 	    "id", (json_int_t)kdb_int(r, 0), "name", kdb_text(r, 1), "role",
 	    kdb_text(r, 2), "city_id", int_or_null(r, 3), "city",
 	    kdb_text(r, 4), "city_code", kdb_text(r, 5), "host", kdb_text(r, 6),
@@ -97,7 +97,8 @@ hsm_row(struct kdb_rows *r)
 	    (json_int_t)kdb_int(r, 8), "mgmt_host", kdb_text(r, 9), "mgmt_port",
 	    int_or_null(r, 10), "serial", kdb_text(r, 11), "dk_kcv",
 	    kdb_text(r, 12), "health", kdb_text(r, 13), "last_nc",
-	    int_or_null(r, 14), "state", kdb_text(r, 15));
+	    int_or_null(r, 14), "state", kdb_text(r, 15), "authorised",
+	    kdb_isnull(r, 16) ? json_null() : json_boolean(kdb_int(r, 16)));
 }
 
 /* H of one HSM; TKM_ERR_NO_KEY when there is none. */

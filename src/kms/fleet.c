@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "fleet.h"
+#include "mprobe.h"
 #include "tkm/mem.h"
 #include "tkm/wire.h"
 
@@ -56,7 +57,7 @@ col(struct kdb_rows *r, int i, char *dst, size_t cap)
 
 #define HSM_COLS                                                               \
 	"id, name, role, city_id, host, port, header_len, mgmt_host,"          \
-	" mgmt_port, serial, dk_kcv, health, last_nc, state"
+	" mgmt_port, serial, dk_kcv, health, last_nc, state, authorised"
 
 static void
 read_row(struct kdb_rows *r, struct kms_hsm *h)
@@ -76,6 +77,7 @@ read_row(struct kdb_rows *r, struct kms_hsm *h)
 	col(r, 11, h->health, sizeof(h->health));
 	h->last_nc = kdb_int(r, 12);
 	col(r, 13, h->state, sizeof(h->state));
+	h->authorised = kdb_isnull(r, 14) ? -1 : (int)kdb_int(r, 14);
 }
 
 int
@@ -329,14 +331,28 @@ out:
 
 static int
 record_health(struct kdb *db, int64_t id, const char *health,
-    const char *dk_kcv, int64_t last_nc)
+    const char *dk_kcv, int64_t last_nc, int authorised)
 {
 	/* dk_kcv and last_nc NULL keep the recorded values. */
 	return kdb_exec(db,
 	    "UPDATE hsms SET health = $1, dk_kcv = COALESCE($2, dk_kcv),"
-	    " last_nc = COALESCE($3, last_nc) WHERE id = $4",
+	    " last_nc = COALESCE($3, last_nc), authorised = $4 WHERE id = $5",
 	    KDB_TEXT(health), KDB_TEXT(dk_kcv),
-	    last_nc != 0 ? KDB_INT(last_nc) : KDB_NULL, KDB_INT(id));
+	    last_nc != 0 ? KDB_INT(last_nc) : KDB_NULL,
+	    authorised >= 0 ? KDB_INT(authorised) : KDB_NULL, KDB_INT(id));
+}
+
+/* The authorised state from the management port, -1 when unknown. */
+static int
+probe_authorised(const struct kms_hsm *h, int timeout_ms)
+{
+	struct kms_mstatus st;
+
+	if (h->mgmt_port == 0 || h->mgmt_host[0] == '\0' ||
+	    kms_mprobe_status(h->mgmt_host, h->mgmt_port, timeout_ms, &st) !=
+		TKM_OK)
+		return -1;
+	return st.authorised;
 }
 
 int
@@ -354,6 +370,7 @@ kms_fleet_check(struct kdb *db, int64_t id, int timeout_ms,
 	int rc, rc2;
 
 	memset(out, 0, sizeof(*out));
+	out->authorised = -1;
 	if ((rc = kms_fleet_get(db, id, &h, why, why_len)) != TKM_OK)
 		return rc;
 	if ((rc = kms_link_open(&l, &h, timeout_ms)) != TKM_OK) {
@@ -400,7 +417,10 @@ kms_fleet_check(struct kdb *db, int64_t id, int timeout_ms,
 		}
 	}
 	snprintf(out->health, sizeof(out->health), "%s", health);
-	rc2 = record_health(db, h.id, health, kcv, out->last_nc);
+	if (!kms_err_unreachable(rc))
+		out->authorised = probe_authorised(&h, timeout_ms);
+	rc2 =
+	    record_health(db, h.id, health, kcv, out->last_nc, out->authorised);
 	if (rc2 != TKM_OK) {
 		say(why, why_len, "recording the health of HSM '%s': %s",
 		    h.name, kdb_errmsg(db));

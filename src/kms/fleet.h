@@ -49,6 +49,7 @@ struct kms_hsm {
 	char health[16]; /* unknown, ok, sealed, unreachable, error */
 	int64_t last_nc; /* 0: never answered */
 	char state[16];  /* active, retired */
+	int authorised;  /* -1 unknown, 0, 1: the management port's status */
 };
 
 /*
@@ -76,6 +77,8 @@ struct kms_health {
 	char firmware[KMS_FIRMWARE_LEN + 1]; /* "" when not answered */
 	int64_t last_nc;                     /* 0 when not answered */
 	unsigned latency_ms;
+	int authorised; /* -1 unknown (no plain management port on the
+			   loopback, or no answer), 0, 1 */
 };
 
 /*
@@ -84,8 +87,10 @@ struct kms_health {
  * that answers with a zero DK KCV (sealed); a transport error when it is
  * unreachable (health "unreachable"); TKM_ERR_VERIFY when its DK KCV
  * differs from the one recorded before (health "error", the recorded KCV
- * kept: another device or another DK answers at that address). The row
- * is updated in every case but a kdb failure.
+ * kept: another device or another DK answers at that address). When the
+ * HSM has a management port on the loopback, its status tells the
+ * authorised state (mprobe.h; recorded, NULL when unknown). The row is
+ * updated in every case but a kdb failure.
  */
 int kms_fleet_check(struct kdb *db, int64_t id, int timeout_ms,
     struct kms_health *out, char *why, size_t why_len) TKM_MUST_CHECK;

@@ -17,6 +17,7 @@ static const struct kdb_migration migrations[] = {
     {2, "002_refdata", NULL, kms_refdata_load}, /* appendices 1 and 2 */
     {3, "003_lifecycle", NULL, NULL},           /* sql/003_lifecycle.sql */
     {4, "004_maint", NULL, NULL},               /* sql/004_maint.sql */
+    {5, "005_hsm_authorised", NULL, NULL},      /* sql/005_hsm_authorised.sql */
 };
 
 #define NMIG ((int)(sizeof(migrations) / sizeof(migrations[0])))

@@ -305,10 +305,12 @@ t_health(void **state)
 	assert_string_equal(hl.health, "ok");
 	assert_int_equal(strlen(hl.dk_kcv), 16);
 	assert_int_equal(strlen(hl.firmware), 9);
+	assert_int_equal(hl.authorised, 1); /* from the management port */
 	assert_int_equal(
 	    kms_fleet_check(f->db, f->h[1]->id, TIMEOUT, &hl, why, sizeof(why)),
 	    TKM_ERR_SEALED);
 	assert_non_null(strstr(why, "sealed"));
+	assert_int_equal(hl.authorised, 0);
 	hsm_kill(f->h[0]);
 	assert_true(kms_err_unreachable(
 	    kms_fleet_check(f->db, f->h[0]->id, 2000, &hl, why, sizeof(why))));
@@ -320,6 +322,8 @@ t_health(void **state)
 	assert_int_equal(strlen(all[0].dk_kcv), 16); /* kept */
 	assert_true(all[0].last_nc > 0);
 	assert_string_equal(all[1].health, "sealed");
+	assert_int_equal(all[0].authorised, -1); /* unreachable: unknown */
+	assert_int_equal(all[1].authorised, 0);
 	free(all);
 	/* A second HSM at the same address, or a business HSM without a
 	 * city: refused. */

@@ -50,8 +50,8 @@ export function seal(hsm) {
 	return null;
 }
 
-// The API's H has no authorised state (docs/api.md); shown when a server
-// sends one ("authorised": true/false).
+// The authorised state as the HSM's management port last told the KMS
+// (docs/api.md, H "authorised"); null when not known.
 export function authorised(hsm) {
 	if (typeof hsm.authorised !== 'boolean')
 		return null;
