@@ -38,6 +38,7 @@ int cmd_kms_record(int argc, char **argv);
 /* cmd_kms_maint.c: `tkms kms maint ...`, maintenance applications */
 int cmd_kms_maint(int argc, char **argv);
 int cmd_selfcheck(int argc, char **argv);
+int cmd_demo(int argc, char **argv); /* cmd_demo.c, docs/demo.md */
 int cmd_version(int argc, char **argv);
 
 /* A secret from path, or typed on the terminal after prompt with echo off;
