@@ -86,9 +86,13 @@ rate(int (*fn)(int, const uint8_t *, unsigned long, const uint8_t *), int alg,
 int
 main(int argc, char **argv)
 {
-	double secs = argc > 1 ? atof(argv[1]) : 2.0;
+	double secs = 2.0;
+	char *end = NULL;
 
-	if (secs <= 0 || secs > 600) {
+	if (argc > 1)
+		secs = strtod(argv[1], &end);
+	if ((end != NULL && (end == argv[1] || *end != '\0')) || secs <= 0 ||
+	    secs > 600) {
 		fprintf(stderr, "usage: tkm-bench [seconds]\n");
 		return 2;
 	}

@@ -509,10 +509,9 @@ copy_passwords(struct demo *d)
 		    demo_roles[r], "password");
 		demo_role_path(to, sizeof(to), d->hsm[DH_CITY].sec,
 		    demo_roles[r], "password");
-		if (demo_read_line(from, pw, sizeof(pw) - 1) != 0)
+		if (demo_read_line(from, pw, sizeof(pw)) != 0)
 			return demo_fail(d, "secrets", "%s: cannot read", from);
-		strcat(pw, "\n");
-		rc = demo_write_file(d, to, pw);
+		rc = demo_write_line(d, to, pw);
 		tkm_cleanse(pw, sizeof(pw));
 		if (rc != 0)
 			return rc;

@@ -54,8 +54,8 @@ demo_mkdirs(const char *path)
 	return mkdir(p, 0700) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-int
-demo_write_file(struct demo *d, const char *path, const char *text)
+static int
+write_text(struct demo *d, const char *path, const char *text, int newline)
 {
 	size_t n = strlen(text);
 	int fd, ok;
@@ -64,9 +64,22 @@ demo_write_file(struct demo *d, const char *path, const char *text)
 	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) <
 	    0)
 		return demo_fail(d, "write", "%s: %s", path, strerror(errno));
-	ok = write(fd, text, n) == (ssize_t)n;
+	ok = write(fd, text, n) == (ssize_t)n &&
+	     (!newline || write(fd, "\n", 1) == 1);
 	ok = close(fd) == 0 && ok;
 	return ok ? 0 : demo_fail(d, "write", "%s: write failed", path);
+}
+
+int
+demo_write_file(struct demo *d, const char *path, const char *text)
+{
+	return write_text(d, path, text, 0);
+}
+
+int
+demo_write_line(struct demo *d, const char *path, const char *text)
+{
+	return write_text(d, path, text, 1);
 }
 
 int
@@ -116,8 +129,7 @@ secret_file(struct demo *d, const char *dir, const char *name, size_t n,
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if (rand_text(text, n, alphabet) != 0)
 		return demo_fail(d, "secrets", "no random bytes");
-	strcat(text, "\n");
-	rc = demo_write_file(d, path, text);
+	rc = demo_write_line(d, path, text);
 	tkm_cleanse(text, sizeof(text));
 	return rc;
 }
@@ -142,8 +154,7 @@ component_file(
 		goto out;
 	}
 	tkm_hex_encode(c, sizeof(c), hex);
-	strcat(hex, "\n");
-	if (demo_write_file(d, path, hex) != 0)
+	if (demo_write_line(d, path, hex) != 0)
 		goto out;
 	tkm_hex_encode(k, 3, kcv);
 	rc = 0;
