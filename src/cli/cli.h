@@ -39,6 +39,8 @@ int cmd_kms_record(int argc, char **argv);
 int cmd_kms_maint(int argc, char **argv);
 int cmd_selfcheck(int argc, char **argv);
 int cmd_demo(int argc, char **argv); /* cmd_demo.c, docs/demo.md */
+/* cmd_card_sim.c: `tkms card ...`, the card and PSAM simulator */
+int cmd_card_sim(int argc, char **argv);
 int cmd_version(int argc, char **argv);
 
 /* A secret from path, or typed on the terminal after prompt with echo off;

@@ -15,6 +15,7 @@ static const struct cli_cmd commands[] = {
 	"ministry key import: mot import --card F (mot card new: a test card)"},
     {"maint", cmd_maint, "maintenance licences: maint request|sign|apply|show"},
     {"kms", cmd_kms, "the key management system: kms login|proposals|..."},
+    {"card", cmd_card_sim, "card/PSAM simulator (docs/card-flows.md)"},
     {"demo", cmd_demo, "a province from nothing, end to end (docs/demo.md)"},
     {"version", cmd_version, "print the version"},
 };
