@@ -19,6 +19,7 @@
  *   tkms kms issue --hsm ID [--city CODE]... [--template T]...
  *   tkms kms issued [--city CODE] [--hsm ID] [--key ID] [--state S]
  *   tkms kms record KIND ROOTKEYID [--format md|html] --out FILE
+ *   tkms kms record sign KIND ROOTKEYID    (supervisor's sign-off)
  *
  * Changes are proposals (POST /api/proposals): the command prints the
  * proposal, and another user of the role approves it with `tkms kms
@@ -129,6 +130,7 @@ usage(void)
 	    " [--state S]\n"
 	    "       tkms kms record KIND ROOTKEYID [--format md|html] --out"
 	    " FILE\n"
+	    "       tkms kms record sign KIND ROOTKEYID\n"
 	    "options: --url http://HOST:PORT  --session FILE  --expires-in S"
 	    " (proposals)\n");
 }
@@ -693,6 +695,19 @@ cmd_kms_record(int argc, char **argv)
 
 	if (parse(argc, argv, COMMON | BIT(O_FORMAT) | BIT(O_OUT), &o) != 0)
 		return 2;
+	/* record sign KIND ID: the supervisor's electronic sign-off. */
+	if (o.nargs == 3 && strcmp(o.args[0], "sign") == 0) {
+		if (!word_ok(o.args[1]) || !kcli_id_ok(o.args[2]) ||
+		    o.v[O_OUT] != NULL || o.v[O_FORMAT] != NULL) {
+			usage();
+			return 2;
+		}
+		snprintf(path, sizeof(path), "/api/records/%s/%s/sign",
+		    o.args[1], o.args[2]);
+		if (connect_opts(&k, &o) != 0)
+			return 2;
+		return kcli_call(&k, "POST", path, NULL);
+	}
 	fmt = o.v[O_FORMAT] != NULL ? o.v[O_FORMAT] : "html";
 	if (o.nargs != 2 || !word_ok(o.args[0]) || !kcli_id_ok(o.args[1]) ||
 	    o.v[O_OUT] == NULL ||

@@ -21,8 +21,6 @@
 #include "records.h"
 
 #define ISSUED_LIST_MAX 5000
-#define RECORD_FIRST    (64u * 1024) /* first buffer for a record */
-#define RECORD_MAX      (8u << 20)   /* the largest record answered */
 
 static void
 db_error(struct kms_ctx *c)
@@ -447,67 +445,72 @@ r_issued(struct kms_ctx *c)
 
 /* --- records ------------------------------------------------------------- */
 
-static const struct {
-	const char *kind, *title;
-	int (*fn)(struct kdb *db, int64_t root_key_id,
-	    const struct kms_rec_opts *o, struct kms_sink *out, char *why,
-	    size_t why_len);
-} records[] = {
-    {"generation", "密钥生成记录 Key generation record", kms_rec_generation},
-    {"distribution", "密钥分发记录 Key distribution record",
-	kms_rec_distribution},
-    {"destruction", "密钥销毁记录 Key destruction record", kms_rec_destruction},
-    {"compromise", "密钥泄露记录 Key compromise record", kms_rec_compromise},
-};
-
-/* Render a record into a buffer that grows until it fits. *doc is
- * malloc'ed. */
+/* The kind in /api/records/<kind>/#[/sign], checked against records.h. */
 static int
-render(struct kms_ctx *c, size_t i, const struct kms_rec_opts *o, char **doc,
-    char *why, size_t why_len)
+record_kind(struct kms_ctx *c, char kind[16])
 {
-	struct kms_sink s;
-	size_t cap;
-	char *buf;
-	int rc = TKM_ERR_SPACE;
+	const char *p = c->req->path + strlen("/api/records/");
+	size_t n = strcspn(p, "/");
 
-	*doc = NULL;
-	for (cap = RECORD_FIRST; rc == TKM_ERR_SPACE && cap <= RECORD_MAX;
-	     cap *= 2) {
-		if ((buf = malloc(cap)) == NULL)
-			return TKM_ERR_NOMEM;
-		kms_sink_buf(&s, buf, cap);
-		rc = records[i].fn(c->db, c->id, o, &s, why, why_len);
-		if (rc == TKM_OK) {
-			*doc = buf;
-			return TKM_OK;
-		}
-		free(buf);
+	if (n == 0 || n >= 16) {
+		kms_resp_error(c->resp, 404, "no such record kind");
+		return -1;
 	}
-	return rc;
+	memcpy(kind, p, n);
+	kind[n] = '\0';
+	if (kms_rec_title(kind) == NULL) {
+		kms_resp_error(c->resp, 404, "no such record kind");
+		return -1;
+	}
+	return 0;
+}
+
+/* The sign-offs of a record, and whether each is of its current text. */
+static json_t *
+signoffs_json(struct kdb *db, const char *kind, int64_t id)
+{
+	char now[KMS_REC_SM3_HEX + 1];
+	struct kdb_rows *r = NULL;
+	json_t *arr = json_array(), *row;
+	int rc;
+
+	if (arr == NULL)
+		return NULL;
+	if (kms_rec_digest(db, kind, id, now, NULL, 0) != TKM_OK)
+		now[0] = '\0';
+	rc = kdb_query(db, &r,
+	    "SELECT r.id, u.name, r.signed, r.sm3 FROM records r"
+	    " JOIN users u ON u.id = r.signed_by WHERE r.kind = $1"
+	    " AND r.root_key_id = $2 ORDER BY r.id",
+	    KDB_TEXT(kind), KDB_INT(id));
+	while (rc == TKM_OK && (rc = kdb_next(r)) == 1) {
+		row = json_pack("{s:I, s:s?, s:I, s:s?, s:b}", "id",
+		    (json_int_t)kdb_int(r, 0), "by", kdb_text(r, 1), "time",
+		    (json_int_t)kdb_int(r, 2), "sm3", kdb_text(r, 3), "current",
+		    kdb_text(r, 3) != NULL && strcmp(kdb_text(r, 3), now) == 0);
+		if (row == NULL || json_array_append_new(arr, row) != 0)
+			rc = TKM_ERR_NOMEM;
+	}
+	kdb_rows_free(r);
+	if (rc < 0) {
+		kms_log("sign-offs: %s", kdb_errmsg(db));
+		json_decref(arr);
+		return NULL;
+	}
+	return arr;
 }
 
 static void
 r_record(struct kms_ctx *c)
 {
-	const char *fmt = kms_req_arg(c->req, "format"),
-		   *kind = c->req->path + strlen("/api/records/");
-	struct kms_rec_opts o = {KMS_REC_HTML, 0};
-	char why[KMS_WHY] = "", *doc = NULL;
-	json_t *k;
-	size_t i, n = sizeof(records) / sizeof(records[0]);
+	const char *fmt = kms_req_arg(c->req, "format");
+	struct kms_rec_opts o = {KMS_REC_HTML, 0, 1};
+	char why[KMS_WHY] = "", *doc = NULL, kind[16];
+	json_t *k, *so;
 	int rc;
 
-	/* The route table matched /api/records/<kind>/#. */
-	for (i = 0; i < n; i++)
-		if (strncmp(kind, records[i].kind, strlen(records[i].kind)) ==
-			0 &&
-		    kind[strlen(records[i].kind)] == '/')
-			break;
-	if (i == n) {
-		kms_resp_error(c->resp, 404, "no such record kind");
+	if (record_kind(c, kind) != 0)
 		return;
-	}
 	if (fmt != NULL && strcmp(fmt, "md") == 0)
 		o.fmt = KMS_REC_MD;
 	else if (fmt != NULL && strcmp(fmt, "html") != 0) {
@@ -520,22 +523,61 @@ r_record(struct kms_ctx *c)
 		return;
 	}
 	json_decref(k);
-	if ((rc = render(c, i, &o, &doc, why, sizeof(why))) != TKM_OK) {
-		kms_log("record %s %lld: %s", records[i].kind, (long long)c->id,
-		    why);
+	if ((rc = kms_rec_render(
+		 c->db, kind, c->id, &o, &doc, why, sizeof(why))) != TKM_OK ||
+	    (so = signoffs_json(c->db, kind, c->id)) == NULL) {
+		kms_log("record %s %lld: %s", kind, (long long)c->id, why);
+		free(doc);
 		db_error(c);
 		return;
 	}
 	kms_api_audit(c, c->user.name, "record.export",
-	    json_pack("{s:s, s:I, s:s}", "kind", records[i].kind, "root_key_id",
+	    json_pack("{s:s, s:I, s:s}", "kind", kind, "root_key_id",
 		(json_int_t)c->id, "format",
 		o.fmt == KMS_REC_MD ? "md" : "html"));
 	kms_api_answer(c, 200,
-	    json_pack("{s:s, s:I, s:s, s:s, s:s}", "kind", records[i].kind,
+	    json_pack("{s:s, s:I, s:s, s:s, s:s, s:o}", "kind", kind,
 		"root_key_id", (json_int_t)c->id, "format",
-		o.fmt == KMS_REC_MD ? "md" : "html", "title", records[i].title,
-		"document", doc));
+		o.fmt == KMS_REC_MD ? "md" : "html", "title",
+		kms_rec_title(kind), "document", doc, "sign_offs", so));
 	free(doc);
+}
+
+/* A supervisor signs off the record as it is (records.h kms_rec_sign). */
+static void
+r_record_sign(struct kms_ctx *c)
+{
+	char why[KMS_WHY] = "", kind[16], hex[KMS_REC_SM3_HEX + 1];
+	int64_t id;
+	json_t *k;
+	int rc;
+
+	if (record_kind(c, kind) != 0)
+		return;
+	if ((rc = kms_keys_root_json(c->db, c->id, &k)) != TKM_OK) {
+		kms_api_error(
+		    c, rc, rc == TKM_ERR_NO_KEY ? "no such root key" : NULL, 0);
+		return;
+	}
+	json_decref(k);
+	rc = kms_rec_sign(
+	    c->db, c->now, kind, c->id, c->user.id, &id, hex, why, sizeof(why));
+	if (rc == TKM_ERR_INPUT) {
+		kms_resp_error(c->resp, 409, why);
+		return;
+	}
+	if (rc != TKM_OK) {
+		kms_log("record sign %s %lld: %s", kind, (long long)c->id, why);
+		db_error(c);
+		return;
+	}
+	kms_api_audit(c, c->user.name, "record.sign",
+	    json_pack("{s:s, s:I, s:s}", "kind", kind, "root_key_id",
+		(json_int_t)c->id, "sm3", hex));
+	kms_api_answer(c, 201,
+	    json_pack("{s:I, s:s, s:I, s:s, s:s, s:I}", "id", (json_int_t)id,
+		"kind", kind, "root_key_id", (json_int_t)c->id, "sm3", hex,
+		"signed_by", c->user.name, "signed", (json_int_t)c->now));
 }
 
 /* --- the table ----------------------------------------------------------- */
@@ -559,6 +601,14 @@ const struct kms_route kms_routes_keys[] = {
     {"GET", "/api/records/distribution/#", KMS_ROLE_ANY, 0, r_record},
     {"GET", "/api/records/destruction/#", KMS_ROLE_ANY, 0, r_record},
     {"GET", "/api/records/compromise/#", KMS_ROLE_ANY, 0, r_record},
+    {"POST", "/api/records/generation/#/sign", KMS_ROLE_SUPERVISOR, 0,
+	r_record_sign},
+    {"POST", "/api/records/distribution/#/sign", KMS_ROLE_SUPERVISOR, 0,
+	r_record_sign},
+    {"POST", "/api/records/destruction/#/sign", KMS_ROLE_SUPERVISOR, 0,
+	r_record_sign},
+    {"POST", "/api/records/compromise/#/sign", KMS_ROLE_SUPERVISOR, 0,
+	r_record_sign},
 };
 const size_t kms_routes_keys_n =
     sizeof(kms_routes_keys) / sizeof(kms_routes_keys[0]);

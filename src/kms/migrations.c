@@ -18,6 +18,7 @@ static const struct kdb_migration migrations[] = {
     {3, "003_lifecycle", NULL, NULL},           /* sql/003_lifecycle.sql */
     {4, "004_maint", NULL, NULL},               /* sql/004_maint.sql */
     {5, "005_hsm_authorised", NULL, NULL},      /* sql/005_hsm_authorised.sql */
+    {6, "006_record_signoff", NULL, NULL},      /* sql/006_record_signoff.sql */
 };
 
 #define NMIG ((int)(sizeof(migrations) / sizeof(migrations[0])))

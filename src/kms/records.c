@@ -17,6 +17,8 @@
 #include "fleet.h"
 #include "lifecycle.h"
 #include "records.h"
+#include "tkm/buf.h"
+#include "tkm/crypto.h"
 
 #define CELL 512 /* one value, before escaping */
 
@@ -135,6 +137,11 @@ struct w {
 	struct kms_sink *s;
 	enum kms_rec_fmt fmt;
 	int row; /* rows written in the current table */
+	/* What the form is of, for its sign-offs (signoffs = 0: none). */
+	struct kdb *db;
+	const char *kind;
+	int64_t root_key_id;
+	int signoffs;
 };
 
 static void
@@ -270,6 +277,42 @@ w_fields_begin(struct w *w)
 	w_table(w, cols);
 }
 
+static void fmt_time(int64_t t, char *out, size_t cap);
+
+/* The supervisors' electronic sign-offs of this form (kms_rec_sign), as
+ * rows of the signature table. 0, or -1 when they could not be read
+ * (the form then says so rather than show blank lines). */
+static int
+w_signoffs(struct w *w, const char **v)
+{
+	struct kdb_rows *r = NULL;
+	char t[48], note[128], now[KMS_REC_SM3_HEX + 1] = "";
+	int rc;
+
+	if (kms_rec_digest(w->db, w->kind, w->root_key_id, now, NULL, 0) !=
+	    TKM_OK)
+		now[0] = '\0';
+	rc = kdb_query(w->db, &r,
+	    "SELECT u.name, r.signed, r.sm3 FROM records r"
+	    " JOIN users u ON u.id = r.signed_by WHERE r.kind = $1"
+	    " AND r.root_key_id = $2 ORDER BY r.id",
+	    KDB_TEXT(w->kind), KDB_INT(w->root_key_id));
+	while (rc == TKM_OK && (rc = kdb_next(r)) == 1) {
+		const char *h = kdb_text(r, 2) != NULL ? kdb_text(r, 2) : "";
+
+		fmt_time(kdb_int(r, 1), t, sizeof(t));
+		snprintf(note, sizeof(note), "电子签核 SM3 %.16s…%s", h,
+		    strcmp(h, now) == 0 ? "" : " (记录已变 changed since)");
+		v[0] = "密钥监督员 Supervisor";
+		v[1] = kdb_text(r, 0);
+		v[2] = note;
+		v[3] = t;
+		w_row(w, v, 4, "sign");
+	}
+	kdb_rows_free(r);
+	return rc < 0 ? -1 : 0;
+}
+
 static void
 w_signatures(struct w *w)
 {
@@ -284,6 +327,13 @@ w_signatures(struct w *w)
 	w_table(w, cols);
 	for (i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
 		v[0] = roles[i];
+		w_row(w, v, 4, "sign");
+	}
+	if (w->signoffs && w_signoffs(w, v) != 0) {
+		v[0] = "密钥监督员 Supervisor";
+		v[1] = "?";
+		v[2] = "电子签核无法读取 sign-offs could not be read";
+		v[3] = "";
 		w_row(w, v, 4, "sign");
 	}
 	w_table_end(w);
@@ -451,8 +501,13 @@ who_fields(struct kdb *db, struct w *w, int64_t root_key_id, const char *kind,
 
 static void
 begin(struct w *w, const struct kms_rec_opts *o, struct kms_sink *out,
-    const char *title)
+    const char *title, struct kdb *db, const char *kind, int64_t root_key_id)
 {
+	memset(w, 0, sizeof(*w));
+	w->db = db;
+	w->kind = kind;
+	w->root_key_id = root_key_id;
+	w->signoffs = o != NULL && o->signoffs;
 	w->s = out;
 	w->fmt =
 	    o != NULL && o->fmt == KMS_REC_HTML ? KMS_REC_HTML : KMS_REC_MD;
@@ -475,7 +530,8 @@ kms_rec_generation(struct kdb *db, int64_t root_key_id,
 
 	if ((rc = get_key(db, root_key_id, &k, why, why_len)) != TKM_OK)
 		return rc;
-	begin(&w, o, out, "密钥生成记录 Key generation record");
+	begin(&w, o, out, "密钥生成记录 Key generation record", db,
+	    "generation", root_key_id);
 	key_fields(&w, &k);
 	fmt_time(k.created, t, sizeof(t));
 	w_field(&w, "计划时间 Planned", t);
@@ -505,7 +561,8 @@ kms_rec_distribution(struct kdb *db, int64_t root_key_id,
 
 	if ((rc = get_key(db, root_key_id, &k, why, why_len)) != TKM_OK)
 		return rc;
-	begin(&w, o, out, "密钥分发记录 Key distribution record");
+	begin(&w, o, out, "密钥分发记录 Key distribution record", db,
+	    "distribution", root_key_id);
 	key_fields(&w, &k);
 	if ((rc = who_fields(db, &w, root_key_id, "issued", "分发 Issued by",
 		 why, why_len)) != TKM_OK ||
@@ -566,7 +623,8 @@ kms_rec_destruction(struct kdb *db, int64_t root_key_id,
 
 	if ((rc = get_key(db, root_key_id, &k, why, why_len)) != TKM_OK)
 		return rc;
-	begin(&w, o, out, "密钥销毁记录 Key destruction record");
+	begin(&w, o, out, "密钥销毁记录 Key destruction record", db,
+	    "destruction", root_key_id);
 	key_fields(&w, &k);
 	if ((rc = who_fields(db, &w, root_key_id, "destroy_requested",
 		 "申请销毁 Requested by", why, why_len)) != TKM_OK ||
@@ -631,7 +689,8 @@ kms_rec_compromise(struct kdb *db, int64_t root_key_id,
 		return rc;
 	if ((rc = kms_lc_plan(db, root_key_id, &p, why, why_len)) != TKM_OK)
 		return rc;
-	begin(&w, o, out, "密钥泄露记录 Key compromise record");
+	begin(&w, o, out, "密钥泄露记录 Key compromise record", db,
+	    "compromise", root_key_id);
 	key_fields(&w, &k);
 	rc = who_fields(db, &w, root_key_id, "compromised", "报告 Reported by",
 	    why, why_len);
@@ -662,5 +721,129 @@ kms_rec_compromise(struct kdb *db, int64_t root_key_id,
 	rc = w_done(&w, why, why_len);
 out:
 	kms_lc_plan_free(&p);
+	return rc;
+}
+
+/* --- by kind, digests and sign-offs -------------------------------------- */
+
+static const struct {
+	const char *kind, *title;
+	int (*fn)(struct kdb *db, int64_t root_key_id,
+	    const struct kms_rec_opts *o, struct kms_sink *out, char *why,
+	    size_t why_len);
+} forms[] = {
+    {"generation", "密钥生成记录 Key generation record", kms_rec_generation},
+    {"distribution", "密钥分发记录 Key distribution record",
+	kms_rec_distribution},
+    {"destruction", "密钥销毁记录 Key destruction record", kms_rec_destruction},
+    {"compromise", "密钥泄露记录 Key compromise record", kms_rec_compromise},
+};
+
+static int
+form_of(const char *kind)
+{
+	size_t i;
+
+	for (i = 0; kind != NULL && i < sizeof(forms) / sizeof(forms[0]); i++)
+		if (strcmp(kind, forms[i].kind) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *
+kms_rec_title(const char *kind)
+{
+	int i = form_of(kind);
+
+	return i < 0 ? NULL : forms[i].title;
+}
+
+int
+kms_rec_render(struct kdb *db, const char *kind, int64_t root_key_id,
+    const struct kms_rec_opts *o, char **doc, char *why, size_t why_len)
+{
+	struct kms_sink s;
+	size_t cap;
+	char *buf;
+	int i = form_of(kind), rc = TKM_ERR_SPACE;
+
+	*doc = NULL;
+	if (i < 0) {
+		say(why, why_len, "no record kind '%s'", kind ? kind : "");
+		return TKM_ERR_INPUT;
+	}
+	for (cap = 65536; rc == TKM_ERR_SPACE && cap <= KMS_REC_MAX; cap *= 2) {
+		if ((buf = malloc(cap)) == NULL)
+			return TKM_ERR_NOMEM;
+		kms_sink_buf(&s, buf, cap);
+		rc = forms[i].fn(db, root_key_id, o, &s, why, why_len);
+		if (rc == TKM_OK) {
+			*doc = buf;
+			return TKM_OK;
+		}
+		free(buf);
+	}
+	return rc;
+}
+
+int
+kms_rec_digest(struct kdb *db, const char *kind, int64_t root_key_id,
+    char hex[KMS_REC_SM3_HEX + 1], char *why, size_t why_len)
+{
+	struct kms_rec_opts o = {KMS_REC_MD, 0, 0};
+	uint8_t h[32];
+	char *doc;
+	int rc;
+
+	hex[0] = '\0';
+	if ((rc = kms_rec_render(
+		 db, kind, root_key_id, &o, &doc, why, why_len)) != TKM_OK)
+		return rc;
+	rc = tkm_hash(TKM_SM3, doc, strlen(doc), h);
+	free(doc);
+	if (rc == TKM_OK)
+		tkm_hex_encode(h, sizeof(h), hex);
+	return rc;
+}
+
+int
+kms_rec_sign(struct kdb *db, int64_t now, const char *kind, int64_t root_key_id,
+    int64_t user_id, int64_t *id, char hex[KMS_REC_SM3_HEX + 1], char *why,
+    size_t why_len)
+{
+	char body[160];
+	int64_t n;
+	int rc;
+
+	*id = 0;
+	if ((rc = kms_rec_digest(db, kind, root_key_id, hex, why, why_len)) !=
+	    TKM_OK)
+		return rc;
+	if ((rc = kdb_int1(db, &n,
+		 "SELECT count(*) FROM records WHERE kind = $1 AND"
+		 " root_key_id = $2 AND sm3 = $3 AND signed_by = $4",
+		 KDB_TEXT(kind), KDB_INT(root_key_id), KDB_TEXT(hex),
+		 KDB_INT(user_id))) != TKM_OK) {
+		say(why, why_len, "reading sign-offs: %s", kdb_errmsg(db));
+		return rc;
+	}
+	if (n > 0) {
+		say(why, why_len,
+		    "you signed off this record as it is already (SM3 %.16s…)",
+		    hex);
+		return TKM_ERR_INPUT;
+	}
+	snprintf(body, sizeof(body),
+	    "{\"format\":\"md\",\"root_key_id\":%lld,\"sm3\":\"%s\"}",
+	    (long long)root_key_id, hex);
+	rc = kdb_int1(db, id,
+	    "INSERT INTO records (kind, title, body, created, signed_by,"
+	    " signed, root_key_id, sm3) VALUES ($1, $2, $3, $4, $5, $4, $6,"
+	    " $7) RETURNING id",
+	    KDB_TEXT(kind), KDB_TEXT(kms_rec_title(kind)), KDB_TEXT(body),
+	    KDB_INT(now), KDB_INT(user_id), KDB_INT(root_key_id),
+	    KDB_TEXT(hex));
+	if (rc != TKM_OK)
+		say(why, why_len, "recording the sign-off: %s", kdb_errmsg(db));
 	return rc;
 }

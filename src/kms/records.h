@@ -44,6 +44,9 @@ void kms_sink_buf(struct kms_sink *s, char *buf, size_t cap);
 struct kms_rec_opts {
 	enum kms_rec_fmt fmt;
 	int64_t printed; /* Unix time shown as "printed"; 0: not shown */
+	int signoffs;    /* 1: the supervisors' sign-offs in the signature
+			    table (kms_rec_sign), each marked when the
+			    record changed after it */
 };
 
 /* 密钥生成记录: the root key and who generated it. */
@@ -68,5 +71,36 @@ int kms_rec_destruction(struct kdb *db, int64_t root_key_id,
 int kms_rec_compromise(struct kdb *db, int64_t root_key_id,
     const struct kms_rec_opts *o, struct kms_sink *out, char *why,
     size_t why_len) TKM_MUST_CHECK;
+
+/* --- by kind, and the supervisor's sign-off --------------------------------
+ */
+
+#define KMS_REC_MAX     (8u << 20) /* bytes of one rendered record */
+#define KMS_REC_SM3_HEX 64
+
+/* The title of a kind ("generation", "distribution", "destruction",
+ * "compromise"), NULL for another word. */
+const char *kms_rec_title(const char *kind);
+
+/* The record of kind into *doc (malloc'ed, NUL-terminated). TKM_ERR_INPUT
+ * for an unknown kind or root key. */
+int kms_rec_render(struct kdb *db, const char *kind, int64_t root_key_id,
+    const struct kms_rec_opts *o, char **doc, char *why,
+    size_t why_len) TKM_MUST_CHECK;
+
+/* SM3 of the record as a supervisor signs it: Markdown, no printed
+ * time, no sign-offs; the same data gives the same digest. */
+int kms_rec_digest(struct kdb *db, const char *kind, int64_t root_key_id,
+    char hex[KMS_REC_SM3_HEX + 1], char *why, size_t why_len) TKM_MUST_CHECK;
+
+/*
+ * The supervisor (密钥监督员) user_id signs off the record as it is now: a
+ * row of table records with its SM3 (hex), kept for good. A second
+ * sign-off of the same content by the same user is TKM_ERR_INPUT. *id
+ * is the row.
+ */
+int kms_rec_sign(struct kdb *db, int64_t now, const char *kind,
+    int64_t root_key_id, int64_t user_id, int64_t *id,
+    char hex[KMS_REC_SM3_HEX + 1], char *why, size_t why_len) TKM_MUST_CHECK;
 
 #endif

@@ -119,14 +119,14 @@ class KmsCliTest(unittest.TestCase):
         # Users: two key managers, through the configurators.
         self.login('ca')
         self.login('cb')
-        for name in ('kma', 'kmb'):
+        for name, role in (('kma', 'key_manager'), ('kmb', 'key_manager'),
+                           ('sup', 'supervisor')):
             k.pw[name] = name + '-password'
             pwf = os.path.join(k.tmp, 'newpw-' + name)
             with open(pwf, 'w') as f:
                 f.write(k.pw[name] + '\n')
             p = self.run_ok('ca', 'propose', 'user.create',
-                            json.dumps({'name': name,
-                                        'role': 'key_manager'}),
+                            json.dumps({'name': name, 'role': role}),
                             '--password-file', pwf)
             self.run_ok('cb', 'approve', str(p['id']))
             self.login(name)
@@ -235,6 +235,22 @@ class KmsCliTest(unittest.TestCase):
             doc = f.read()
         self.assertIn('<html', doc)
         self.assertIn('kma+kmb', doc)
+        # The supervisor signs the distribution record off; only once, and
+        # only the supervisor; the record then shows it.
+        p = self.cli('kma', 'record', 'sign', 'distribution', str(tac_des))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b'403', p.stderr)
+        r = self.run_ok('sup', 'record', 'sign', 'distribution',
+                        str(tac_des))
+        self.assertEqual((r['kind'], r['signed_by']), ('distribution', 'sup'))
+        p = self.cli('sup', 'record', 'sign', 'distribution', str(tac_des))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn(b'409', p.stderr)
+        md2 = os.path.join(k.tmp, 'distribution-signed.md')
+        self.run_ok('ca', 'record', 'distribution', str(tac_des), '--format',
+                    'md', '--out', md2)
+        with open(md2, encoding='utf-8') as f:
+            self.assertIn('SM3 ' + r['sm3'][:16], f.read())
 
         # Refusals and usage.
         p = self.cli('kma', 'key', 'compromise', str(tac_des))

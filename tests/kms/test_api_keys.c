@@ -866,6 +866,27 @@ t_generate_issue(void **state)
 	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM audit"
 				      " WHERE action = 'record.export'"),
 	    2);
+	/* The supervisor signs the distribution record off, once; nobody
+	 * else may; the record then names the sign-off. */
+	snprintf(path, sizeof(path), "/api/records/distribution/%lld/sign",
+	    (long long)tac_des);
+	json_decref(expect(403, "kma", "POST", path, NULL));
+	json_decref(expect(403, "aud", "POST", path, NULL));
+	r = expect(201, "sup", "POST", path, NULL);
+	assert_string_equal(jstr(r, "signed_by"), "sup");
+	assert_int_equal(strlen(jstr(r, "sm3")), 64);
+	json_decref(r);
+	json_decref(expect(409, "sup", "POST", path, NULL));
+	r = expect_get(200, "aud", "/api/records/distribution/%lld?format=md",
+	    (long long)tac_des);
+	assert_non_null(strstr(jstr(r, "document"), "电子签核 SM3"));
+	assert_int_equal(json_array_size(json_object_get(r, "sign_offs")), 1);
+	assert_true(json_is_true(json_object_get(
+	    json_array_get(json_object_get(r, "sign_offs"), 0), "current")));
+	json_decref(r);
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM audit"
+				      " WHERE action = 'record.sign'"),
+	    1);
 	{
 		struct kms_audit_report rep;
 

@@ -173,7 +173,7 @@ t_migrate_from_empty(void **state)
 	char sql[128];
 	size_t i;
 
-	assert_int_equal(kdb_migrations_known(), 5);
+	assert_int_equal(kdb_migrations_known(), 6);
 	assert_int_equal(kdb_version(f->db), kdb_migrations_known());
 	assert_int_equal(kdb_backend(f->db), pg_base ? KDB_PG : KDB_SQLITE);
 	assert_int_equal(kdb_query(f->db, &r,
@@ -192,6 +192,8 @@ t_migrate_from_empty(void **state)
 	assert_string_equal(kdb_text(r, 1), "004_maint");
 	assert_int_equal(kdb_next(r), 1);
 	assert_string_equal(kdb_text(r, 1), "005_hsm_authorised");
+	assert_int_equal(kdb_next(r), 1);
+	assert_string_equal(kdb_text(r, 1), "006_record_signoff");
 	assert_int_equal(kdb_next(r), 0);
 	kdb_rows_free(r);
 	for (i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {

@@ -140,7 +140,7 @@ typedef int (*rec_fn)(struct kdb *, int64_t, const struct kms_rec_opts *,
 static char *
 render(struct kdb *db, rec_fn fn, int64_t id, enum kms_rec_fmt fmt)
 {
-	struct kms_rec_opts o = {fmt, T0 + 200000};
+	struct kms_rec_opts o = {fmt, T0 + 200000, 0};
 	struct kms_sink s;
 	char *buf = malloc(CAP), why[256];
 	int rc;
@@ -249,7 +249,7 @@ t_sinks(void **state)
 {
 	struct fx *f = *state;
 	struct ids ids = dataset(f->db, "root-hsm", "alice", "r");
-	struct kms_rec_opts o = {KMS_REC_HTML, 0};
+	struct kms_rec_opts o = {KMS_REC_HTML, 0, 0};
 	struct kms_sink s;
 	char small[100], why[256], *buf;
 	size_t n;
@@ -290,6 +290,84 @@ t_sinks(void **state)
 	assert_null(strstr(small, "Printed"));
 }
 
+/* The supervisor's sign-off: the digest is of the record's content, the
+ * same for the same data; the signed form names the supervisor; a later
+ * change of the record marks the sign-off; one sign-off per content and
+ * supervisor; kinds by name. */
+static void
+t_signoff(void **state)
+{
+	struct fx *f = *state;
+	struct ids ids = dataset(f->db, "root-hsm", "alice", "r");
+	struct kms_rec_opts with = {KMS_REC_MD, 0, 1};
+	char h1[KMS_REC_SM3_HEX + 1], h2[KMS_REC_SM3_HEX + 1], why[256], *doc;
+	int64_t sup, id, id2;
+
+	sup = ONE(f->db,
+	    "INSERT INTO users (name, role, pwhash, created)"
+	    " VALUES ('zoesup', 'supervisor', 'x', $1) RETURNING id",
+	    KDB_INT(T0));
+	assert_int_equal(
+	    kms_rec_digest(f->db, "distribution", ids.v1, h1, why, sizeof(why)),
+	    TKM_OK);
+	assert_int_equal(strlen(h1), 64);
+	assert_int_equal(
+	    kms_rec_digest(f->db, "distribution", ids.v1, h2, why, sizeof(why)),
+	    TKM_OK);
+	assert_string_equal(h1, h2);
+	assert_int_equal(
+	    kms_rec_digest(f->db, "generation", ids.v1, h2, why, sizeof(why)),
+	    TKM_OK);
+	assert_string_not_equal(h1, h2);
+	assert_int_equal(kms_rec_render(f->db, "distribution", ids.v1, &with,
+			     &doc, why, sizeof(why)),
+	    TKM_OK);
+	assert_null(strstr(doc, "zoesup"));
+	free(doc);
+	assert_int_equal(kms_rec_sign(f->db, T0 + 300000, "distribution",
+			     ids.v1, sup, &id, h2, why, sizeof(why)),
+	    TKM_OK);
+	assert_true(id > 0);
+	assert_string_equal(h1, h2);
+	/* Signing does not change what is signed. */
+	assert_int_equal(
+	    kms_rec_digest(f->db, "distribution", ids.v1, h2, why, sizeof(why)),
+	    TKM_OK);
+	assert_string_equal(h1, h2);
+	assert_int_equal(kms_rec_sign(f->db, T0 + 300001, "distribution",
+			     ids.v1, sup, &id2, h2, why, sizeof(why)),
+	    TKM_ERR_INPUT);
+	assert_non_null(strstr(why, "already"));
+	assert_int_equal(kms_rec_render(f->db, "distribution", ids.v1, &with,
+			     &doc, why, sizeof(why)),
+	    TKM_OK);
+	assert_non_null(strstr(doc, "zoesup"));
+	assert_non_null(strstr(doc, "电子签核 SM3"));
+	assert_null(strstr(doc, "changed since"));
+	free(doc);
+	/* The record changes (a copy destroyed): the sign-off says so. */
+	EX(f->db,
+	    "UPDATE issued_keys SET state = 'destroyed', changed = $1"
+	    " WHERE root_key_id = $2",
+	    KDB_INT(T0 + 400000), KDB_INT(ids.v1));
+	assert_int_equal(kms_rec_render(f->db, "distribution", ids.v1, &with,
+			     &doc, why, sizeof(why)),
+	    TKM_OK);
+	assert_non_null(strstr(doc, "changed since"));
+	free(doc);
+	assert_int_equal(kms_rec_sign(f->db, T0 + 400001, "distribution",
+			     ids.v1, sup, &id2, h2, why, sizeof(why)),
+	    TKM_OK);
+	assert_string_not_equal(h1, h2);
+	assert_string_equal(
+	    kms_rec_title("compromise"), "密钥泄露记录 Key compromise record");
+	assert_null(kms_rec_title("nope"));
+	assert_int_equal(kms_rec_render(f->db, "nope", ids.v1, &with, &doc, why,
+			     sizeof(why)),
+	    TKM_ERR_INPUT);
+	assert_null(doc);
+}
+
 int
 main(void)
 {
@@ -297,6 +375,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(t_golden, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(t_hostile, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(t_sinks, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(t_signoff, fx_setup, fx_teardown),
 	};
 	int rc;
 

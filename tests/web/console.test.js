@@ -441,6 +441,20 @@ async function run(env, keepBrowser) {
 		await noError(name);
 	}
 	assert.ok(await page.locator('table[data-t=users] tbody tr').count() >= 5);
+	// The supervisor signs the generation record off; it then counts one
+	// sign-off of its current text, and the document shows it.
+	await page.goto(`${base}/#/records?root_key=${first.root_key_id}` +
+	    '&kind=generation');
+	await ready('records');
+	await page.locator('iframe[data-t=record]').waitFor();
+	await page.waitForFunction(() =>
+		!document.querySelector('button[data-t=sign]').disabled);
+	await page.click('button[data-t=sign]');
+	await flash('ok', /Signed off: SM3 [0-9A-F]{16}/);
+	await page.locator('p[data-t=signoffs]', { hasText:
+	    '1 sign-off(s), 1 of the current text' }).waitFor();
+	await page.frameLocator('iframe[data-t=record]').locator('body')
+	    .filter({ hasText: '电子签核 SM3' }).waitFor();
 	await nav('audit');
 	assert.ok(await page.locator('table[data-t=audit] tbody tr').count() > 10);
 	await page.click('button[data-t=verify]');

@@ -330,6 +330,10 @@ const S = {
 	'rec.window': ['在新窗口打开', 'Open in a new window'],
 	'rec.md': ['下载 Markdown', 'Download Markdown'],
 	'rec.pick': ['选择根密钥', 'Choose a root key'],
+	'rec.sign': ['监督员签核', 'Sign off (supervisor)'],
+	'rec.signed': ['已签核：SM3 {sm3}', 'Signed off: SM3 {sm3}'],
+	'rec.signoffs': ['签核 {n} 次，当前有效 {cur} 次',
+	    '{n} sign-off(s), {cur} of the current text'],
 
 	// Audit
 	'audit.title': ['审计', 'Audit'],

@@ -3,8 +3,8 @@
 // the HTML document shown in a frame from a blob URL (the page's CSP
 // applies to it: no script of it runs), printed from there or opened in
 // a window of its own; the Markdown form as a download.
-import { cached, get } from '../api.js';
-import { download, h, section, select, showError } from '../dom.js';
+import { cached, get, post } from '../api.js';
+import { download, h, section, select, showError, showOk } from '../dom.js';
 import { t } from '../i18n.js';
 
 const KINDS = ['generation', 'distribution', 'destruction', 'compromise'];
@@ -43,11 +43,16 @@ export async function render(view, ctx) {
 	    text: t('rec.window'), disabled: true });
 	const md = h('button', { type: 'button', 'data-t': 'markdown',
 	    text: t('rec.md') });
+	// The supervisor's sign-off (the server refuses anyone else).
+	const sign = h('button', { type: 'button', 'data-t': 'sign',
+	    text: t('rec.sign'), disabled: true,
+	    hidden: ctx.me.role !== 'supervisor' });
+	const signoffs = h('p', { class: 'muted', 'data-t': 'signoffs' });
 	const form = h('form', { class: 'filters' },
 	    h('label', { for: 'f-root_key', text: t('keys.root_key') }), keySel,
 	    h('label', { for: 'f-kind', text: t('rec.kind') }), kindSel,
-	    show, print, win, md);
-	view.append(section(null, form), frame);
+	    show, print, win, md, sign);
+	view.append(section(null, form), signoffs, frame);
 
 	const load = async () => {
 		if (!keySel.value)
@@ -59,8 +64,21 @@ export async function render(view, ctx) {
 		    res, { once: true }));
 		frame.src = url;
 		await loaded;
-		print.disabled = win.disabled = false;
+		print.disabled = win.disabled = sign.disabled = false;
+		const so = r.sign_offs ?? [];
+		signoffs.textContent = t('rec.signoffs', { n: so.length,
+		    cur: so.filter((x) => x.current).length });
 	};
+	sign.addEventListener('click', async () => {
+		try {
+			const r = await post(`/api/records/${encodeURIComponent(
+			    kindSel.value)}/${keySel.value}/sign`, {});
+			await load();
+			showOk(t('rec.signed', { sm3: r.sm3.slice(0, 16) }));
+		} catch (e) {
+			showError(e);
+		}
+	});
 	form.addEventListener('submit', (ev) => {
 		ev.preventDefault();
 		load().catch(showError);
