@@ -22,6 +22,7 @@ PACKAGES=(
 	libpq-dev                                # KMS database on PostgreSQL
 	postgresql                               # throwaway server of the KMS tests
 	valgrind                                 # leak checks of the unit tests
+	cppcheck                                 # static analysis (test.sh)
 	python3 python3-botan python3-cryptography  # differential tests
 	chromium fonts-wqy-microhei              # web console's browser test
 )

@@ -2,8 +2,8 @@
 # Run every test of tkms: install what is missing, build the debug and the
 # asan (AddressSanitizer + UndefinedBehaviorSanitizer) presets, run ctest in
 # both (the debug build also runs the unit tests under valgrind), build the
-# release preset, and check formatting and banned functions. Any failure
-# exits non-zero.
+# release preset, check formatting and banned functions, and run cppcheck.
+# Any failure exits non-zero.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +27,6 @@ echo "== format"
 scripts/check-format.sh
 echo "== banned functions"
 scripts/check-banned.sh
+echo "== cppcheck"
+scripts/check-cppcheck.sh
 echo "all tests passed"

@@ -606,6 +606,7 @@ cmd_kms_key(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	/* cppcheck-suppress arrayIndexOutOfBounds ; i < n: returned above */
 	if (parse(argc - 1, argv + 1, verbs[i].allowed, &o) != 0)
 		return 2;
 	if (verbs[i].path != NULL)

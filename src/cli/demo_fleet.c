@@ -233,7 +233,9 @@ make_secrets(struct demo *d)
 		if (secret_file(d, dir, name, 16, PW_ALPHABET) != 0)
 			goto fail;
 	}
-	return fclose(f) == 0 ? 0 : demo_fail(d, "secrets", "%s", env);
+	if (fclose(f) != 0)
+		return demo_fail(d, "secrets", "%s", env);
+	return 0;
 fail:
 	fclose(f);
 	return d->failed_step[0] != '\0'

@@ -368,6 +368,7 @@ hsm_keystore_get(struct hsm_keystore *ks, int lib, unsigned index,
     struct hsm_key_info *info, uint8_t *secret, size_t cap, size_t *len)
 {
 	sqlite3_stmt *s = ks->st[ST_GET];
+	/* cppcheck-suppress uninitvar ; only its address is taken here */
 	struct hsm_key_info tmp, *in = info != NULL ? info : &tmp;
 	struct hsm_wrap_ctx c;
 	size_t n;
