@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up tkms on Debian 12 and run the main job.
 #
-#   scripts/setup.sh              install packages, build release, run the main job
+#   scripts/setup.sh [DEMO OPTIONS] install packages, build release, run the
+#                                 main job: tkms demo (docs/demo.md)
 #   scripts/setup.sh --deps-only  only install what the build and the tests need
 #
 # Idempotent: packages already present are not reinstalled, and apt-get
@@ -66,4 +67,6 @@ install_packages
 
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$(nproc)"
-exec build/release/tkms selfcheck
+build/release/tkms selfcheck
+# The main job: a province end to end (docs/demo.md); arguments go to it.
+exec build/release/tkms demo "$@"

@@ -36,15 +36,13 @@ enum {
 	DEMO_EXIT_OK = 0,
 	DEMO_EXIT_FAILED = 1,
 	DEMO_EXIT_USAGE = 2,
-	DEMO_EXIT_INCOMPLETE = 3, /* every check passed, a phase not built */
 	DEMO_EXIT_INTERRUPTED = 130,
 };
 
 /* What a phase function returns. */
 enum demo_rc {
 	DEMO_OK = 0,
-	DEMO_FAIL = -1,      /* a step failed: d->failed_step says which */
-	DEMO_NOT_BUILT = -2, /* the phase does not exist yet */
+	DEMO_FAIL = -1, /* a step failed: d->failed_step says which */
 };
 
 /* The HSMs of the demo, in the order they are set up. */
@@ -83,7 +81,7 @@ struct demo_phase {
 	const char *name;
 	long long ms;
 	int ok, failed, ran;
-	const char *note; /* "not built yet", ... */
+	const char *note; /* instead of the checks, or NULL */
 };
 
 #define DEMO_PHASES_MAX 12
@@ -111,6 +109,7 @@ struct demo {
 	char dir[DEMO_DIR_MAX];
 	int dir_given, keep, quiet;
 	unsigned cards;
+	char card_alg[4]; /* "DES", "SM4", or "" for both, alternating */
 	/* this program and the daemons next to it */
 	char exe[DEMO_PATH]; /* its path: the daemons are found next to it */
 	char hsmd[DEMO_PATH], kmsd[DEMO_PATH];
@@ -130,7 +129,8 @@ struct demo {
 	struct demo_user users[DEMO_KMS_USERS];
 
 	/* found on the way, compared later */
-	char tk_kcv[2][17]; /* DES K001, SM4 K101 */
+	char tk_kcv[2][17];        /* DES K001, SM4 K101 */
+	char transport_kcv[2][17]; /* the card-transport masters K7F0, K7F1 */
 	char mkey_fp[17];
 	char issuer1[9];   /* Guangzhou's issuer code (KMS institutions) */
 	json_t *cities;    /* the KMS's institutions of kind city */
@@ -143,6 +143,9 @@ struct demo {
 	struct demo_key tac[2]; /* clearing HSM, city 5810 */
 	size_t ntac;
 	char *licences; /* the licences applied at the city HSM */
+
+	/* the card phase's figures, for the report ("" before it ran) */
+	char card_figures[2048];
 
 	/* report */
 	struct demo_phase phases[DEMO_PHASES_MAX];
@@ -239,7 +242,9 @@ int demo_keys_list(struct demo *d, struct demo_hsm *h, json_t **keys);
 
 /* --- demo_ceremony.c ------------------------------------------------------ */
 
-/* The ministry's key mother card (a TEST card, `tkms mot card new`). */
+/* The key mother card of the TEST card-transport master keys (`tkms card
+ * transport-keys`, docs/card-flows.md): its KCVs into d->transport_kcv,
+ * checked against the published ones. */
 int demo_mother_card(struct demo *d);
 /* Initialisation ceremonies of the root, business and clearing HSMs
  * (the business HSMs also import the mother card's keys, 2.2). */
@@ -263,13 +268,28 @@ int demo_licence(struct demo *d);
 
 /* --- demo_cards.c --------------------------------------------------------- */
 
+/* The algorithm of card n (1..d->cards + 1): d->card_alg, or DES for odd
+ * and SM4 for even numbers. "DES" or "SM4". */
+const char *demo_card_alg(const struct demo *d, unsigned long n);
+/* The cards of alg ("DES", "SM4") among the d->cards of the phase. */
+unsigned demo_cards_of(const struct demo *d, const char *alg);
 /*
- * The card phase (docs/demo.md "Card phase"): personalise d->cards cards
- * at the city HSM (U3), load them with MAC1/MAC2 from biz-5810 (UB),
- * purchase, and check the TACs at the clearing HSM (UB). Receives
- * everything in d: the endpoints d->hsm[DH_CITY] (listener 0),
+ * The U3 uses the card phase takes on the city HSM's key of template tmpl
+ * and alg: one per card of alg when the card has a slot for tmpl (the
+ * whole table is written, docs/card-flows.md), one more on the purchase
+ * keys for the PSAM of alg. The licences grant exactly these.
+ */
+unsigned demo_u3_uses(const struct demo *d, const char *tmpl, const char *alg);
+
+/*
+ * The card phase (docs/demo.md "8 Cards"): d->cards cards personalised at
+ * the city HSM (U3), a PSAM per algorithm, each card loaded with MAC1/MAC2
+ * from biz-5810 (UB), spent through its PSAM, both TACs cleared at the
+ * clearing HSM (UB), EMV by KW on a sample of DES cards; the licence
+ * counts checked and one card more refused with the licence used up.
+ * Receives everything in d: the endpoints d->hsm[DH_CITY] (listener 0),
  * d->hsm[DH_BIZ1], d->hsm[DH_CLEAR]; the key indexes d->keys and d->tac;
- * the licences d->licences. DEMO_OK, DEMO_FAIL, or DEMO_NOT_BUILT.
+ * the licences d->licences. Fills d->card_figures. DEMO_OK or DEMO_FAIL.
  */
 int demo_cards(struct demo *d);
 

@@ -332,25 +332,74 @@ has_key(json_t *keys, const char *alg, const char *index, const char *kcv)
 	return 0;
 }
 
+/* The key of alg at index on the card `tkms card transport-keys`
+ * printed: its KCV, or NULL. */
+static const char *
+card_key_kcv(json_t *res, const char *alg, const char *index)
+{
+	json_t *k;
+	size_t i;
+
+	json_array_foreach(json_object_get(res, "keys"), i, k)
+	{
+		if (jstr(k, "alg") != NULL &&
+		    strcmp(jstr(k, "alg"), alg) == 0 &&
+		    jstr(k, "index") != NULL &&
+		    strcmp(jstr(k, "index"), index) == 0 &&
+		    jstr(k, "type") != NULL &&
+		    strcmp(jstr(k, "type"), "309") == 0)
+			return jstr(k, "kcv");
+	}
+	return NULL;
+}
+
+/*
+ * The key mother card the business HSMs import in 2.2: the card factory's
+ * TEST card-transport master keys (docs/card-flows.md), which blank
+ * emulated cards and PSAMs are made from; the city HSM gets them by the
+ * clone. Its KCVs must be the ones docs/card-flows.md publishes.
+ */
 int
 demo_mother_card(struct demo *d)
 {
-	char path[DEMO_PATH + 32];
+	static const char *const algs[2] = {"DES", "SM4"};
+	static const char *const index[2] = {"K7F0", "K7F1"};
+	static const char *const published[2] = {
+	    "00962B60AA556E65", "AD9358BA911077A4"};
+	char path[DEMO_PATH + 32], what[64], *out = NULL;
+	const char *kcv;
+	json_error_t jerr;
+	json_t *res;
+	int a;
 
-	snprintf(path, sizeof(path), "%s/mot-mother.card", d->usb);
-	demo_progress(d, "ministry: tkms mot card new");
-	if (demo_tkms(d, "ministry", NULL, "mot", "card", "new", "--out", path,
-		"--des", "1", "--sm4", "1", "--first-index", "K7F0", "--type",
-		"309", "--id", "DEMO-MOTHER-CARD", NULL) != 0)
+	snprintf(path, sizeof(path), "%s/transport.card", d->usb);
+	demo_progress(d, "card factory: tkms card transport-keys");
+	if (demo_tkms(d, "card factory", &out, "card", "transport-keys",
+		"--out", path, NULL) != 0)
 		return DEMO_FAIL;
-	demo_say(d, "ministry: key mother card -> usb/mot-mother.card (TEST "
-		    "keys: DES K7F0, SM4 K7F1, type 309)");
+	res = json_loads(out != NULL ? out : "", 0, &jerr);
+	free(out);
+	if (res == NULL)
+		return demo_fail(d, "card factory",
+		    "tkms card transport-keys: not JSON: %s", jerr.text);
+	demo_say(d, "card factory: key mother card -> usb/transport.card "
+		    "(TEST card-transport masters, 16 bytes of 0x22)");
+	for (a = 0; a < 2; a++) {
+		kcv = card_key_kcv(res, algs[a], index[a]);
+		snprintf(d->transport_kcv[a], sizeof(d->transport_kcv[a]), "%s",
+		    kcv != NULL ? kcv : "");
+		snprintf(what, sizeof(what), "card-transport master %s %s",
+		    algs[a], index[a]);
+		demo_check_eq(d, what, "KCV", kcv, "published", published[a]);
+	}
+	json_decref(res);
 	return 0;
 }
 
-/* 2.2 导入交通运输部密钥 (C on the session): the initial TKs, the mother
- * card's keys imported by the ministry's client on the business port,
- * compared with the HSM's keys, the initial TKs deleted. */
+/* 2.2 导入交通运输部密钥 (C on the session): the initial TKs, the key
+ * mother card's keys (the card-transport masters) imported by the import
+ * client on the business port, compared with the card's KCVs and the
+ * HSM's keys, the initial TKs deleted. */
 static int
 ministry_keys(struct demo *d, struct demo_hsm *h)
 {
@@ -362,7 +411,7 @@ ministry_keys(struct demo *d, struct demo_hsm *h)
 	int init_gone = 1, rc = DEMO_FAIL;
 	FILE *f;
 
-	snprintf(card, sizeof(card), "%s/mot-mother.card", d->usb);
+	snprintf(card, sizeof(card), "%s/transport.card", d->usb);
 	snprintf(rec, sizeof(rec), "%s/%s-mot-import.json", d->usb, h->name);
 	snprintf(port, sizeof(port), "%u", h->port[0]);
 	if (demo_th(d, h, &res, "tk", "initial", NULL) != 0)
@@ -394,16 +443,26 @@ ministry_keys(struct demo *d, struct demo_hsm *h)
 	}
 	json_array_foreach(json_object_get(r, "keys"), i, k)
 	{
-		if (has_key(
-			keys, jstr(k, "alg"), jstr(k, "index"), jstr(k, "kcv")))
+		const char *alg = jstr(k, "alg"), *kcv = jstr(k, "kcv");
+		const char *want =
+		    alg == NULL               ? NULL
+		    : strcmp(alg, "DES") == 0 ? d->transport_kcv[0]
+		    : strcmp(alg, "SM4") == 0 ? d->transport_kcv[1]
+					      : NULL;
+
+		demo_say(d, "%s: imported %s %s KCV %s", h->name,
+		    alg != NULL ? alg : "?", jstr(k, "index"),
+		    kcv != NULL ? kcv : "?");
+		if (kcv != NULL && want != NULL && strcmp(kcv, want) == 0 &&
+		    has_key(keys, alg, jstr(k, "index"), kcv))
 			same++;
 	}
 	n = json_array_size(json_object_get(r, "keys"));
-	snprintf(what, sizeof(what), "%s ministry keys", h->name);
+	snprintf(what, sizeof(what), "%s card-transport keys", h->name);
 	demo_check(d,
-	    json_is_true(json_object_get(r, "complete")) && n > 0 && same == n,
+	    json_is_true(json_object_get(r, "complete")) && n == 2 && same == n,
 	    what,
-	    "%zu imported from the mother card, %zu in keys list with "
+	    "%zu imported from the key mother card, %zu in keys list with "
 	    "the card's KCV",
 	    n, same);
 	if (demo_th(d, h, NULL, "keys", "delete", "--lib", "des", "--index",
@@ -472,7 +531,7 @@ demo_ceremony(struct demo *d, int ix)
 	    check_whitelist(d, h, 0, h->whitelist) != 0 ||
 	    transport_key(d, h) != 0)
 		return DEMO_FAIL;
-	/* 2.2 at the business HSMs: the ministry's keys */
+	/* 2.2 at the business HSMs: the key mother card's keys */
 	if ((ix == DH_BIZ1 || ix == DH_BIZ2) && ministry_keys(d, h) != 0)
 		return DEMO_FAIL;
 	/* 1.3 backup: the root's now; the business HSM's after issuance,

@@ -758,11 +758,21 @@ out:
 
 /* --- maintenance licences ------------------------------------------------- */
 
-/* The licences of docs/maintenance.md for the city's keys: UB on the load
+/*
+ * The licences of docs/maintenance.md for the city's keys: UB on the load
  * and TAC keys; U1 and U3 on load, TAC, purchase and e-cash MAC and AC
- * keys; both algorithms. One line per command and key. */
+ * keys; both algorithms. One line per command and key.
+ *
+ * The counts are what the city asked for (the form's cards): U3 exactly
+ * the uses of the card phase on each key (demo_u3_uses: one per card of
+ * the key's algorithm, one more on the purchase keys for the PSAM), so
+ * that the last card takes the last count and one more card is refused
+ * (demo_cards.c checks both); UB and U1, which the demo does not send to
+ * the city HSM (loads and TACs go to biz-5810 and clearing), the number
+ * of cards.
+ */
 static char *
-licence_text(struct demo *d, unsigned count, const char *until)
+licence_text(struct demo *d, const char *until)
 {
 	static const struct {
 		const char *cmd, *tmpl;
@@ -800,7 +810,11 @@ licence_text(struct demo *d, unsigned count, const char *until)
 			n += (size_t)snprintf(t + n, cap - n,
 			    "%s %s %s %u %s\n", want[i].cmd, d->keys[k].index,
 			    strcmp(d->keys[k].alg, "SM4") == 0 ? "sm4" : "des",
-			    count, until);
+			    strcmp(want[i].cmd, "U3") == 0
+				? demo_u3_uses(
+				      d, d->keys[k].tmpl, d->keys[k].alg)
+				: d->cards,
+			    until);
 		}
 	return t;
 }
@@ -917,7 +931,6 @@ demo_licence(struct demo *d)
 	json_t *res = NULL, *app = NULL, *payload = NULL, *ans = NULL;
 	char *reqtext = NULL;
 	const char *org = "广州市交通一卡通", *u;
-	unsigned count = d->cards * 10 > 1000 ? d->cards * 10 : 1000;
 	time_t t = time(NULL) + 365 * 86400;
 	struct tm tm;
 	int rc = DEMO_FAIL, nlic = 0;
@@ -970,7 +983,7 @@ demo_licence(struct demo *d)
 	/* step 3: key manager A proposes the licences, B approves; the root
 	 * signs with the maintenance key in its authorised state */
 	free(d->licences);
-	if ((d->licences = licence_text(d, count, until)) == NULL) {
+	if ((d->licences = licence_text(d, until)) == NULL) {
 		demo_fail(d, "maint", "out of memory");
 		goto out;
 	}
@@ -978,9 +991,13 @@ demo_licence(struct demo *d)
 		nlic++;
 	demo_say(d,
 	    "licences: %d (UB on load and TAC keys; U1, U3 on load, "
-	    "TAC, purchase, e-cash MAC and AC keys), %u uses each, "
-	    "until %s",
-	    nlic, count, until);
+	    "TAC, purchase, e-cash MAC and AC keys) until %s",
+	    nlic, until);
+	demo_say(d,
+	    "  U3: the uses of %u cards (%u DES, %u SM4) and a PSAM per "
+	    "algorithm, exactly; UB, U1: %u each (not used at the city)",
+	    d->cards, demo_cards_of(d, "DES"), demo_cards_of(d, "SM4"),
+	    d->cards);
 	if (auth(d, root, 1) != 0)
 		goto out;
 	payload = json_pack("{s:I, s:s, s:b, s:I, s:i}", "app",

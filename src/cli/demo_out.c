@@ -297,14 +297,10 @@ report_to(struct demo *d, FILE *f, int rc)
 	fprintf(f, "   password hashing: %s\n",
 	    d->fast_kdf ? "Argon2id test cost (TKMS_ARGON2_FAST=1)"
 			: "Argon2id production cost (64 MiB, t=3)");
+	fputs(d->card_figures, f);
 	switch (rc) {
 	case DEMO_EXIT_OK:
 		fprintf(f, "result: PASSED, every check ok (exit 0)\n");
-		break;
-	case DEMO_EXIT_INCOMPLETE:
-		fprintf(f,
-		    "result: INCOMPLETE, every check ok but the card phase "
-		    "is not built yet (exit 3)\n");
 		break;
 	case DEMO_EXIT_INTERRUPTED:
 		fprintf(f, "result: INTERRUPTED (exit %d)%s%s\n", rc,
@@ -316,7 +312,7 @@ report_to(struct demo *d, FILE *f, int rc)
 		    d->failed_step[0] != '\0' ? d->failed_step
 					      : "(unknown step)");
 	}
-	if (rc != DEMO_EXIT_OK && rc != DEMO_EXIT_INCOMPLETE)
+	if (rc != DEMO_EXIT_OK)
 		fprintf(f,
 		    "kept for inspection: %s (daemon logs: hsm/*/hsmd.log, "
 		    "kms/kmsd.log; commands run: commands.sh)\n",

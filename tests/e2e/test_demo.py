@@ -1,12 +1,16 @@
 """test_demo - `tkms demo` (docs/demo.md) end to end: a reduced run
-(`tkms demo --cards 10 --dir TMP`) whose exit status and report are
-checked, every daemon it started gone afterwards; an interrupted run
+(`tkms demo --cards 10 --dir TMP`) whose exit status, checks and report
+are checked — ten cards (5 DES, 5 SM4) personalised, loaded, spent and
+cleared, the licence counts used up and card 11 refused with ERR A1, the
+sample card and PSAM files it leaves in D/cards read back with `tkms card
+show` — every daemon it started gone afterwards; an interrupted run
 (SIGINT) that leaves no process behind and keeps its directory; usage
 errors.
 
 Password hashing runs at the test cost (TKMS_ARGON2_FAST=1), so that the
 run takes seconds.
 """
+import json
 import os
 import re
 import shutil
@@ -23,13 +27,51 @@ from hsmlib import SANITIZER_MARKS  # noqa: E402
 BUILD = os.environ.get('TKMS_BUILD', '')
 RUN_TIMEOUT = 600
 
-# The card phase (src/cli/demo_cards.c) is not built yet: the demo ends
-# "incomplete", exit status 3, with every other check ok. When the card
-# phase exists, switch these two to 0 and 'PASSED' (and CARDS_NOTE to
-# None): the rest of the test stays as it is.
-EXPECTED_STATUS = 3
-EXPECTED_RESULT = 'INCOMPLETE'
-CARDS_NOTE = 'not built yet'
+EXPECTED_STATUS = 0
+EXPECTED_RESULT = 'PASSED'
+CARDS = 10  # 5 DES (odd numbers), 5 SM4
+
+# The checks of the card phase (src/cli/demo_cards.c), in its words.
+CARD_CHECKS = (
+    r'ok\s+card key tables: 46 keys of biz-5810 for the cards \(23 DES, '
+    r'23 SM4; 23 each expected\), 2 TAC keys of 5810 at clearing',
+    r'ok\s+PSAM DES: terminal 581000000011: 2 purchase keys written by U3 '
+    r'at city-5810',
+    r'ok\s+PSAM SM4: terminal 581000000012: 2 purchase keys written by U3 '
+    r'at city-5810',
+    r'ok\s+cards personalised: 10 of 10 \(5 DES, 5 SM4\) by U3 at '
+    r'city-5810, 23 keys each',
+    r'ok\s+cards loaded: 10 of 10 loaded with 100\.00 \(MAC1 verified, '
+    r'MAC2 made by UB at biz-5810\)',
+    r'ok\s+cards spent: 10 of 10 spent 12\.34 through the PSAM',
+    r'ok\s+TACs cleared: 20 of 20 \(a load and a purchase per card\) '
+    r'verified by UB at clearing',
+    r'ok\s+balances: 10 of 10 cards hold 87\.66',
+    r'ok\s+EMV: 1 DES card \(cards 1, 51, \.\.\.\): ARQC verified and '
+    r'ARPC made by KW at biz-5810',
+    # U3 on 8 templates x 2 algorithms; UB on 4, U1 on 6
+    r'ok\s+licence counts after the cards: 16 U3 licences used up, each by '
+    r'the cards and PSAM of its algorithm; 20 UB and U1 licences '
+    r'untouched\n',
+    # card 11 is DES: its first licensed key (a purchase key in the
+    # KMS's order) has no count left
+    r'ok\s+licence exhausted: card 11 \(DES\) refused after \d+ keys: '
+    r'issue: U3 of \w+ \(DES K3[0-9A-F]{2}\): the city HSM at '
+    r'127\.0\.0\.1:\d+ answers ERR A1 \(licence count exhausted\)',
+)
+
+# The card figures of the report.
+REPORT_CARDS = (
+    r'cards: 10 \(5 DES, 5 SM4\) in \d+\.\d s: personalised, loaded '
+    r'100\.00, spent 12\.34, 20 TACs cleared; EMV on 1\n',
+    r'personalised\s+\d+\.\d cards/s through city-5810 \(\d+\.\d\d ms '
+    r'a card: 23 U3\)',
+    r'loaded\s+\d+\.\d loads/s end to end',
+    r'spent\s+\d+\.\d purchases/s',
+    r'cleared\s+\d+\.\d TACs/s at clearing',
+    r'time in HSM calls: city-5810 \d+ %, biz-5810 \d+ %, clearing \d+ %; '
+    r'the host \(emulators\) -?\d+ %',
+)
 
 PHASES = ['daemons started', 'root HSM ceremony',
           'business and clearing HSM ceremonies', 'KMS users and HSMs',
@@ -80,8 +122,13 @@ class Demo(unittest.TestCase):
                               stderr=subprocess.PIPE, env=demo_env(),
                               timeout=timeout)
 
+    def card_show(self, *args):
+        p = self.tkms('card', 'show', *args, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return json.loads(p.stdout)
+
     def test_reduced_run(self):
-        p = self.tkms('demo', '--cards', '10', '--dir', self.dir)
+        p = self.tkms('demo', '--cards', str(CARDS), '--dir', self.dir)
         out = p.stdout.decode('utf-8', 'replace')
         self.assertEqual(p.returncode, EXPECTED_STATUS,
                          out + p.stderr.decode('utf-8', 'replace'))
@@ -92,10 +139,7 @@ class Demo(unittest.TestCase):
             m = re.search(r'^\s*%d %s\s+(\d+\.\d) s  (.*)$'
                           % (n, re.escape(name)), report, re.M)
             self.assertIsNotNone(m, (name, report))
-            if name == 'cards' and CARDS_NOTE:
-                self.assertEqual(m.group(2), CARDS_NOTE)
-            else:
-                self.assertRegex(m.group(2), r'^[1-9]\d* ok$', name)
+            self.assertRegex(m.group(2), r'^[1-9]\d* ok$', name)
         total = re.search(r'^\s*total\s+\d+\.\d s  (\d+) ok, (\d+) FAILED',
                           report, re.M)
         self.assertIsNotNone(total, report)
@@ -108,8 +152,12 @@ class Demo(unittest.TestCase):
                 r'ok\s+biz-5840 TK des K001: KCV ([0-9A-F]{16}) = root\'s \1',
                 r'ok\s+biz-5810 maintenance public key: fingerprint '
                 r'([0-9A-F]{16}) = root\'s \1',
-                r'ok\s+biz-5810 ministry keys: 2 imported from the mother '
-                r'card, 2 in keys list',
+                r'ok\s+card-transport master DES K7F0: KCV '
+                r'00962B60AA556E65 = published 00962B60AA556E65',
+                r'ok\s+card-transport master SM4 K7F1: KCV '
+                r'AD9358BA911077A4 = published AD9358BA911077A4',
+                r'ok\s+biz-5810 card-transport keys: 2 imported from the '
+                r'key mother card, 2 in keys list with the card\'s KCV',
                 r'ok\s+biz-5840 initial TKs deleted: no K000, no K100',
                 r'ok\s+root holds the root keys: 46 of 46 keys',
                 r'ok\s+biz-5810 holds what the KMS issued: 46 of 46 keys',
@@ -124,8 +172,33 @@ class Demo(unittest.TestCase):
                 r'ok\s+city B password: reset to the issuer code 02205810',
                 r'ok\s+city licences \(maint show by B\): (\d+) of \1 '
                 r'licences as sent',
-                r'ok\s+stop tkms-kmsd: exit status 0'):
+                r'ok\s+stop tkms-kmsd: exit status 0') + CARD_CHECKS:
             self.assertRegex(out, line)
+        for line in REPORT_CARDS:
+            self.assertRegex(report, line)
+        # progress in a log: one line for the cards, not one per card
+        self.assertEqual(len(re.findall(r'^  \.\. cards: ', out, re.M)), 1,
+                         out)
+        # the sample cards and the PSAMs, as the run left them
+        cards = os.path.join(self.dir, 'cards')
+        for n, alg, term in ((1, 'DES', '11'), (2, 'SM4', '12')):
+            card = self.card_show(
+                '--card', os.path.join(cards, 'card-31045810%08d.card' % n))
+            self.assertEqual((card['alg'], card['balance'],
+                              card['online_sn'], card['offline_sn'],
+                              card['personalised'], len(card['keys'])),
+                             (alg, 8766, 1, 1, True, 23))
+            psam = self.card_show(
+                '--psam', os.path.join(cards, 'psam-5810000000%s.psam'
+                                       % term))
+            # one purchase per card of its algorithm: 5 from SN 1
+            self.assertEqual(psam['term_sn'], 6)
+            self.assertEqual(sorted((k['alg'], k['version'])
+                                    for k in psam['keys']),
+                             [(alg, 1), (alg, 2)])
+        self.assertEqual(self.card_show(
+            '--card', os.path.join(cards, 'card-3104581000000001.card')
+        )['atc'], 1)  # EMV on card 1
         self.assertIn('city 5850 Zhuhai     recorded, no HSM; 2 TAC keys '
                       'at clearing', out)
         self.assertEqual(len(re.findall(r'ok\s+stop tkms-hsmd: \S+ exit '
@@ -221,6 +294,9 @@ class Demo(unittest.TestCase):
         self.assertIn(b'--cards', p.stderr)
         p = self.tkms('demo', 'extra', timeout=30)
         self.assertEqual(p.returncode, 2)
+        p = self.tkms('demo', '--alg', 'AES', timeout=30)
+        self.assertEqual(p.returncode, 2)
+        self.assertIn(b'--alg', p.stderr)
 
 
 if __name__ == '__main__':
