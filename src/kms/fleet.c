@@ -198,6 +198,43 @@ kms_fleet_list(
 /* --- host commands ------------------------------------------------------- */
 
 int
+kms_link_verify(struct kms_link *l, char *why, size_t why_len)
+{
+	static const char zero[] = "0000000000000000";
+	char resp[64];
+	size_t n;
+	int rc;
+
+	/* NC goes through kms_link_cmd: mark first, or it would recurse. */
+	l->verified = 1;
+	rc = kms_link_cmd(l, "NC", resp, sizeof(resp), &n, NULL, why, why_len);
+	l->verified = 0;
+	if (rc != TKM_OK)
+		return rc;
+	if (n != KMS_KCV_HEX + KMS_FIRMWARE_LEN) {
+		say(why, why_len, "HSM '%s' answered NC with %zu bytes",
+		    l->hsm.name, n);
+		return TKM_ERR_INPUT;
+	}
+	if (memcmp(resp, zero, KMS_KCV_HEX) == 0) {
+		say(why, why_len, "HSM '%s' is sealed: NC answers with no DK",
+		    l->hsm.name);
+		return TKM_ERR_SEALED;
+	}
+	if (l->hsm.dk_kcv[0] != '\0' &&
+	    memcmp(resp, l->hsm.dk_kcv, KMS_KCV_HEX) != 0) {
+		say(why, why_len,
+		    "HSM '%s': the device at %s:%u answers with DK KCV %.16s,"
+		    " the KMS recorded %s: another device or another DK;"
+		    " nothing was sent to it",
+		    l->hsm.name, l->hsm.host, l->hsm.port, resp, l->hsm.dk_kcv);
+		return TKM_ERR_VERIFY;
+	}
+	l->verified = 1;
+	return TKM_OK;
+}
+
+int
 kms_err_unreachable(int err)
 {
 	return err == TKM_ERR_IO || err == TKM_ERR_TIMEOUT ||
@@ -286,6 +323,8 @@ kms_link_cmd(struct kms_link *l, const char *req, char *resp, size_t cap,
 		err_code[0] = '\0';
 	if (len < 2 || cap == 0)
 		return TKM_ERR_INTERNAL;
+	if (!l->verified && (rc = kms_link_verify(l, why, why_len)) != TKM_OK)
+		return rc;
 	/* Answers can carry keys under TK or DK: keep them in locked memory
 	 * and wipe them. */
 	if ((buf = tkm_secure_alloc(RESP_CAP)) == NULL)
@@ -378,6 +417,7 @@ kms_fleet_check(struct kdb *db, int64_t id, int timeout_ms,
 		return rc;
 	}
 	t0 = mono_ms();
+	l.verified = 1; /* this NC is the check: it compares below */
 	rc = kms_link_cmd(&l, "NC", resp, sizeof(resp), &n, NULL, why, why_len);
 	out->latency_ms = (unsigned)(mono_ms() - t0);
 	kms_link_close(&l);

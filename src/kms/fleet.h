@@ -104,11 +104,26 @@ int kms_fleet_check(struct kdb *db, int64_t id, int timeout_ms,
 struct kms_link {
 	struct kms_hsm hsm;
 	struct tkm_client *c;
+	int verified; /* NC answered with the recorded DK KCV */
 };
 
 int kms_link_open(
     struct kms_link *l, const struct kms_hsm *h, int timeout_ms) TKM_MUST_CHECK;
 void kms_link_close(struct kms_link *l);
+
+/*
+ * Is the device at the link's address the HSM the KMS recorded? NC, and
+ * its DK KCV compared with hsms.dk_kcv: TKM_ERR_VERIFY (why names both
+ * KCVs) when another device or another DK answers, TKM_ERR_SEALED for a
+ * sealed one. An HSM never checked (no KCV recorded) passes: the first
+ * check (kms_fleet_check, every health round) records it. kms_link_cmd
+ * calls this before the first command of a link, so that no flow sends
+ * a key to, or takes an answer from, a device swapped in at the address
+ * (or a row moved to another one); callers that use l->c directly call
+ * it themselves.
+ */
+int kms_link_verify(
+    struct kms_link *l, char *why, size_t why_len) TKM_MUST_CHECK;
 
 /*
  * One host command: req is the command code and fields (NUL-terminated

@@ -1177,7 +1177,8 @@ sign_update(struct kdb *db, struct lic *L, char *file, size_t cap, size_t *len,
 		    h.name, h.host, h.port);
 		return rc;
 	}
-	if ((rc = tkm_maint_root_pub(
+	if ((rc = kms_link_verify(&l, why, sizeof(why))) == TKM_OK &&
+	    (rc = tkm_maint_root_pub(
 		 l.c, L->key_index, pub, why, sizeof(why))) == TKM_OK) {
 		tkm_maint_fingerprint(pub, mkey);
 		rc = tkm_maint_root_sign(

@@ -3,6 +3,7 @@
  * one frame in (4-byte big-endian length, then a JSON object).
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
@@ -59,6 +60,7 @@ connect_to(const char *host, unsigned port, int64_t deadline, int *out)
 
 	*out = -1;
 	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
 	snprintf(svc, sizeof(svc), "%u", port);
 	if (getaddrinfo(host, svc, &hints, &res) != 0)
 		return TKM_ERR_IO;
@@ -110,11 +112,17 @@ io_all(int fd, void *p, size_t n, int writing, int64_t deadline)
 	return TKM_OK;
 }
 
+/* A numeric loopback address (127.0.0.0/8, ::1): a name could resolve
+ * anywhere. */
 static int
 loopback(const char *host)
 {
-	return strncmp(host, "127.", 4) == 0 || strcmp(host, "::1") == 0 ||
-	       strcmp(host, "localhost") == 0;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
 /* {"ok": true, "result": {"sealed": B, "authorised": B, ...}} */

@@ -20,7 +20,8 @@ struct kms_mstatus {
 };
 
 /*
- * Ask host:port (numeric or a name; loopback only, else TKM_ERR_INPUT)
+ * Ask host:port (a numeric loopback address, 127.0.0.0/8 or ::1, else
+ * TKM_ERR_INPUT: a name could resolve anywhere)
  * for status within timeout_ms. TKM_ERR_IO/TIMEOUT/CLOSED when it cannot
  * be reached, TKM_ERR_DATA_LEN or TKM_ERR_INPUT for an answer that is
  * not a status.

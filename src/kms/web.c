@@ -30,6 +30,18 @@ static const struct {
     {".txt", "text/plain; charset=utf-8"},
 };
 
+/* The console's code holds session tokens: only files and directories
+ * owned by root or this daemon's user, and not writable by everyone, are
+ * served. */
+static int
+trusted(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (st.st_mode & S_IWOTH) == 0 &&
+	       (st.st_uid == 0 || st.st_uid == geteuid());
+}
+
 int
 kms_web_open(const char *dir, struct kms_web **out, const char **why)
 {
@@ -41,6 +53,13 @@ kms_web_open(const char *dir, struct kms_web **out, const char **why)
 	if (fd < 0) {
 		*why = strerror(errno);
 		return TKM_ERR_IO;
+	}
+	if (!trusted(fd)) {
+		close(fd);
+		*why = "writable by everyone, or owned by another user than "
+		       "root or this daemon's: whoever can write there "
+		       "controls the script that holds the sessions";
+		return TKM_ERR_PERMISSION;
 	}
 	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		close(fd);
@@ -126,6 +145,10 @@ open_beneath(int dirfd, const char *rel)
 			close(fd);
 		if (next < 0)
 			return -1;
+		if (!trusted(next)) {
+			close(next);
+			return -1;
+		}
 		fd = next;
 		rel = slash + 1;
 	}
@@ -155,7 +178,7 @@ kms_web_file(const struct kms_web *w, const char *url, int *fd, uint64_t *size,
 		return TKM_ERR_NO_KEY;
 	if ((f = open_beneath(w->dirfd, rel)) < 0)
 		return TKM_ERR_NO_KEY;
-	if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode) ||
+	if (fstat(f, &st) != 0 || !S_ISREG(st.st_mode) || !trusted(f) ||
 	    (uint64_t)st.st_size > KMS_WEB_FILE_MAX) {
 		close(f);
 		return TKM_ERR_NO_KEY;

@@ -7,7 +7,11 @@
  * [A-Za-z0-9._-] components none of which starts with a dot, opened
  * with O_NOFOLLOW relative to the directory: no "..", no symlink, no
  * hidden file, no device leaves it. Types by extension from a fixed
- * table; anything else is not served.
+ * table; anything else is not served. The console's scripts hold session
+ * tokens, so the directory, every directory on the way and the file must
+ * not be writable by everyone, and must be owned by root or this daemon's
+ * user; anything else is not served (and a directory like that is not
+ * opened: TKM_ERR_PERMISSION).
  */
 #ifndef KMS_WEB_H
 #define KMS_WEB_H
@@ -22,7 +26,8 @@
 struct kms_web;
 
 /* Open dir for serving; TKM_ERR_IO (why set) when it is not a
- * directory. */
+ * directory, TKM_ERR_PERMISSION when anyone may write it
+ * or another user owns it. */
 int kms_web_open(
     const char *dir, struct kms_web **out, const char **why) TKM_MUST_CHECK;
 void kms_web_close(struct kms_web *w);

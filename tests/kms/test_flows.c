@@ -23,6 +23,7 @@
  * by CMake) or $TKMS_BUILD/tkms-hsmd.
  */
 #include "health.h"
+#include "mprobe.h"
 #include "kmshsm.h"
 
 static void
@@ -189,6 +190,49 @@ t_target_stopped(void **state)
 	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM issued_keys"), 0);
 }
 
+/* Another device (another DK) at a recorded HSM's address: no command
+ * but NC reaches it, and nothing is recorded. The test HSMs share the
+ * development DK, so the recorded KCV is made to differ instead. */
+static void
+t_device_swapped(void **state)
+{
+	struct fx *f = *state;
+	struct kms_rootgen g;
+	struct kms_issue a;
+	char why[KMS_WHY];
+
+	f->h[0] = hsm_start(1, 0, NULL);
+	f->h[1] = hsm_start(1, 0, NULL);
+	add_hsm(f, f->h[0], "root", "root", 0);
+	add_hsm(f, f->h[1], "gz", "provincial_business", f->guangzhou);
+	put_tks(f->h, 2);
+	generate(f, f->h[0], "purchase_01", "DES", &g);
+	assert_int_equal(kdb_exec(f->db,
+			     "UPDATE hsms SET dk_kcv = '0123456789ABCDEF'"
+			     " WHERE id = $1",
+			     KDB_INT(f->h[1]->id)),
+	    TKM_OK);
+	assert_int_equal(kms_flow_issue(f->db, g.root_key_id, f->guangzhou,
+			     f->h[1]->id, &f->o, &a, why, sizeof(why)),
+	    TKM_ERR_VERIFY);
+	assert_non_null(strstr(why, "another device"));
+	assert_non_null(strstr(why, "0123456789ABCDEF"));
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM issued_keys"), 0);
+	/* The same for the root: generation refuses before A0. */
+	assert_int_equal(kdb_exec(f->db,
+			     "UPDATE hsms SET dk_kcv = '0123456789ABCDEF'"
+			     " WHERE id = $1",
+			     KDB_INT(f->h[0]->id)),
+	    TKM_OK);
+	assert_int_equal(
+	    kms_flow_generate(f->db, f->h[0]->id, template_id(f->db, "tac"),
+		"DES", &f->o, &g, why, sizeof(why)),
+	    TKM_ERR_VERIFY);
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM root_keys WHERE"
+				      " state = 'active'"),
+	    1);
+}
+
 static void
 t_not_authorised_and_whitelist(void **state)
 {
@@ -306,6 +350,24 @@ t_health(void **state)
 	assert_int_equal(strlen(hl.dk_kcv), 16);
 	assert_int_equal(strlen(hl.firmware), 9);
 	assert_int_equal(hl.authorised, 1); /* from the management port */
+	{
+		/* Only a numeric loopback address is asked: a name could
+		 * resolve anywhere. */
+		static const char *const no[] = {"localhost",
+		    "127.x.attacker.example", "10.0.0.1", "::2", ""};
+		struct kms_mstatus st;
+		size_t i;
+
+		for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+			assert_int_equal(
+			    kms_mprobe_status(no[i], f->h[0]->mport, 1000, &st),
+			    TKM_ERR_INPUT);
+		assert_int_equal(
+		    kms_mprobe_status("127.0.0.1", f->h[0]->mport, 1000, &st),
+		    TKM_OK);
+		assert_int_equal(st.authorised, 1);
+		assert_int_equal(st.sealed, 0);
+	}
 	assert_int_equal(
 	    kms_fleet_check(f->db, f->h[1]->id, TIMEOUT, &hl, why, sizeof(why)),
 	    TKM_ERR_SEALED);
@@ -502,6 +564,7 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		t_root_index_taken, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_target_stopped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(t_device_swapped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		t_not_authorised_and_whitelist, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

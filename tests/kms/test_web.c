@@ -83,6 +83,7 @@ t_served(void **state)
 {
 	struct kms_web *w;
 	const char *why, *type;
+	char path[256];
 	uint64_t size;
 
 	(void)state;
@@ -93,7 +94,22 @@ t_served(void **state)
 	assert_int_equal(serve(w, "/js/app.js", &size, &type), TKM_OK);
 	assert_string_equal(type, "text/javascript; charset=utf-8");
 	assert_int_equal(size, 15);
+	/* A file others may change is not served; a directory others may
+	 * change is not opened. */
+	snprintf(path, sizeof(path), "%s/js/app.js", dir);
+	assert_int_equal(chmod(path, 0666), 0);
+	assert_int_equal(serve(w, "/js/app.js", &size, &type), TKM_ERR_NO_KEY);
+	assert_int_equal(chmod(path, 0644), 0);
+	snprintf(path, sizeof(path), "%s/js", dir);
+	assert_int_equal(chmod(path, 0777), 0);
+	assert_int_equal(serve(w, "/js/app.js", &size, &type), TKM_ERR_NO_KEY);
+	assert_int_equal(chmod(path, 0755), 0);
+	assert_int_equal(serve(w, "/js/app.js", &size, &type), TKM_OK);
 	kms_web_close(w);
+	assert_int_equal(chmod(dir, 0777), 0);
+	assert_int_equal(kms_web_open(dir, &w, &why), TKM_ERR_PERMISSION);
+	assert_null(w);
+	assert_int_equal(chmod(dir, 0700), 0);
 	assert_int_equal(
 	    kms_web_open("/nonexistent-tkms", &w, &why), TKM_ERR_IO);
 	assert_null(w);
