@@ -19,7 +19,8 @@
  *   tkms kms issue --hsm ID [--city CODE]... [--template T]...
  *   tkms kms issued [--city CODE] [--hsm ID] [--key ID] [--state S]
  *   tkms kms record KIND ROOTKEYID [--format md|html] --out FILE
- *   tkms kms record sign KIND ROOTKEYID    (supervisor's sign-off)
+ *   tkms kms record sign KIND ROOTKEYID --sm3 H   (supervisor's sign-off
+ *       of the record as read: H is its "sm3" from the export)
  *
  * Changes are proposals (POST /api/proposals): the command prints the
  * proposal, and another user of the role approves it with `tkms kms
@@ -65,6 +66,7 @@ enum opt {
 	O_REASON,
 	O_FORMAT,
 	O_OUT,
+	O_SM3,
 	O_COUNT
 };
 #define BIT(o)    (1u << (o))
@@ -101,6 +103,7 @@ static const struct option longopts[] = {
     {"reason", required_argument, NULL, O_REASON},
     {"format", required_argument, NULL, O_FORMAT},
     {"out", required_argument, NULL, O_OUT},
+    {"sm3", required_argument, NULL, O_SM3},
     {NULL, 0, NULL, 0},
 };
 
@@ -130,7 +133,7 @@ usage(void)
 	    " [--state S]\n"
 	    "       tkms kms record KIND ROOTKEYID [--format md|html] --out"
 	    " FILE\n"
-	    "       tkms kms record sign KIND ROOTKEYID\n"
+	    "       tkms kms record sign KIND ROOTKEYID --sm3 H\n"
 	    "options: --url http://HOST:PORT  --session FILE  --expires-in S"
 	    " (proposals)\n");
 }
@@ -694,20 +697,30 @@ cmd_kms_record(int argc, char **argv)
 	struct kms k;
 	int status, rc;
 
-	if (parse(argc, argv, COMMON | BIT(O_FORMAT) | BIT(O_OUT), &o) != 0)
+	if (parse(argc, argv, COMMON | BIT(O_FORMAT) | BIT(O_OUT) | BIT(O_SM3),
+		&o) != 0)
 		return 2;
-	/* record sign KIND ID: the supervisor's electronic sign-off. */
+	/* record sign KIND ID --sm3 H: the supervisor's sign-off of the
+	 * record as read (its "sm3" when it was exported). */
 	if (o.nargs == 3 && strcmp(o.args[0], "sign") == 0) {
 		if (!word_ok(o.args[1]) || !kcli_id_ok(o.args[2]) ||
-		    o.v[O_OUT] != NULL || o.v[O_FORMAT] != NULL) {
+		    o.v[O_OUT] != NULL || o.v[O_FORMAT] != NULL ||
+		    o.v[O_SM3] == NULL) {
 			usage();
 			return 2;
 		}
 		snprintf(path, sizeof(path), "/api/records/%s/%s/sign",
 		    o.args[1], o.args[2]);
-		if (connect_opts(&k, &o) != 0)
+		if (connect_opts(&k, &o) != 0 ||
+		    (ans = json_pack("{s:s}", "sm3", o.v[O_SM3])) == NULL)
 			return 2;
-		return kcli_call(&k, "POST", path, NULL);
+		rc = kcli_call(&k, "POST", path, ans);
+		json_decref(ans);
+		return rc;
+	}
+	if (o.v[O_SM3] != NULL) {
+		usage();
+		return 2;
 	}
 	fmt = o.v[O_FORMAT] != NULL ? o.v[O_FORMAT] : "html";
 	if (o.nargs != 2 || !word_ok(o.args[0]) || !kcli_id_ok(o.args[1]) ||

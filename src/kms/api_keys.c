@@ -506,6 +506,7 @@ r_record(struct kms_ctx *c)
 	const char *fmt = kms_req_arg(c->req, "format");
 	struct kms_rec_opts o = {KMS_REC_HTML, 0, 1};
 	char why[KMS_WHY] = "", *doc = NULL, kind[16];
+	char hex[KMS_REC_SM3_HEX + 1];
 	json_t *k, *so;
 	int rc;
 
@@ -525,6 +526,8 @@ r_record(struct kms_ctx *c)
 	json_decref(k);
 	if ((rc = kms_rec_render(
 		 c->db, kind, c->id, &o, &doc, why, sizeof(why))) != TKM_OK ||
+	    (rc = kms_rec_digest(c->db, kind, c->id, hex, why, sizeof(why))) !=
+		TKM_OK ||
 	    (so = signoffs_json(c->db, kind, c->id)) == NULL) {
 		kms_log("record %s %lld: %s", kind, (long long)c->id, why);
 		free(doc);
@@ -536,10 +539,11 @@ r_record(struct kms_ctx *c)
 		(json_int_t)c->id, "format",
 		o.fmt == KMS_REC_MD ? "md" : "html"));
 	kms_api_answer(c, 200,
-	    json_pack("{s:s, s:I, s:s, s:s, s:s, s:o}", "kind", kind,
+	    json_pack("{s:s, s:I, s:s, s:s, s:s, s:s, s:o}", "kind", kind,
 		"root_key_id", (json_int_t)c->id, "format",
 		o.fmt == KMS_REC_MD ? "md" : "html", "title",
-		kms_rec_title(kind), "document", doc, "sign_offs", so));
+		kms_rec_title(kind), "document", doc, "sm3", hex, "sign_offs",
+		so));
 	free(doc);
 }
 
@@ -548,21 +552,30 @@ static void
 r_record_sign(struct kms_ctx *c)
 {
 	char why[KMS_WHY] = "", kind[16], hex[KMS_REC_SM3_HEX + 1];
+	const char *seen;
 	int64_t id;
 	json_t *k;
 	int rc;
 
 	if (record_kind(c, kind) != 0)
 		return;
+	/* What the supervisor read: a sign-off covers that text only. */
+	seen = json_string_value(json_object_get(c->req->body, "sm3"));
+	if (json_object_size(c->req->body) != 1 || seen == NULL ||
+	    strlen(seen) != KMS_REC_SM3_HEX) {
+		kms_resp_error(c->resp, 400,
+		    "body: {\"sm3\": the record's \"sm3\" as it was read}");
+		return;
+	}
 	if ((rc = kms_keys_root_json(c->db, c->id, &k)) != TKM_OK) {
 		kms_api_error(
 		    c, rc, rc == TKM_ERR_NO_KEY ? "no such root key" : NULL, 0);
 		return;
 	}
 	json_decref(k);
-	rc = kms_rec_sign(
-	    c->db, c->now, kind, c->id, c->user.id, &id, hex, why, sizeof(why));
-	if (rc == TKM_ERR_INPUT) {
+	rc = kms_rec_sign(c->db, c->now, kind, c->id, c->user.id, seen, &id,
+	    hex, why, sizeof(why));
+	if (rc == TKM_ERR_INPUT || rc == TKM_ERR_VERIFY) {
 		kms_resp_error(c->resp, 409, why);
 		return;
 	}
@@ -601,13 +614,13 @@ const struct kms_route kms_routes_keys[] = {
     {"GET", "/api/records/distribution/#", KMS_ROLE_ANY, 0, r_record},
     {"GET", "/api/records/destruction/#", KMS_ROLE_ANY, 0, r_record},
     {"GET", "/api/records/compromise/#", KMS_ROLE_ANY, 0, r_record},
-    {"POST", "/api/records/generation/#/sign", KMS_ROLE_SUPERVISOR, 0,
+    {"POST", "/api/records/generation/#/sign", KMS_ROLE_SUPERVISOR, 1,
 	r_record_sign},
-    {"POST", "/api/records/distribution/#/sign", KMS_ROLE_SUPERVISOR, 0,
+    {"POST", "/api/records/distribution/#/sign", KMS_ROLE_SUPERVISOR, 1,
 	r_record_sign},
-    {"POST", "/api/records/destruction/#/sign", KMS_ROLE_SUPERVISOR, 0,
+    {"POST", "/api/records/destruction/#/sign", KMS_ROLE_SUPERVISOR, 1,
 	r_record_sign},
-    {"POST", "/api/records/compromise/#/sign", KMS_ROLE_SUPERVISOR, 0,
+    {"POST", "/api/records/compromise/#/sign", KMS_ROLE_SUPERVISOR, 1,
 	r_record_sign},
 };
 const size_t kms_routes_keys_n =

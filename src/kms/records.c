@@ -806,44 +806,76 @@ kms_rec_digest(struct kdb *db, const char *kind, int64_t root_key_id,
 	return rc;
 }
 
-int
-kms_rec_sign(struct kdb *db, int64_t now, const char *kind, int64_t root_key_id,
-    int64_t user_id, int64_t *id, char hex[KMS_REC_SM3_HEX + 1], char *why,
-    size_t why_len)
+struct sign {
+	int64_t now, root_key_id, user_id, id;
+	const char *kind, *expect;
+	char *hex, *why;
+	size_t why_len;
+};
+
+/* In one transaction: the digest now, compared with what the supervisor
+ * read; no second sign-off of the same content by the same user. */
+static int
+sign_tx(struct kdb *db, void *arg)
 {
+	struct sign *g = arg;
 	char body[160];
 	int64_t n;
 	int rc;
 
-	*id = 0;
-	if ((rc = kms_rec_digest(db, kind, root_key_id, hex, why, why_len)) !=
-	    TKM_OK)
+	if ((rc = kms_rec_digest(db, g->kind, g->root_key_id, g->hex, g->why,
+		 g->why_len)) != TKM_OK)
 		return rc;
+	if (g->expect != NULL && strcmp(g->expect, g->hex) != 0) {
+		say(g->why, g->why_len,
+		    "the record changed since it was read (SM3 now %.16s…):"
+		    " read it again before signing it off",
+		    g->hex);
+		return TKM_ERR_VERIFY;
+	}
 	if ((rc = kdb_int1(db, &n,
 		 "SELECT count(*) FROM records WHERE kind = $1 AND"
 		 " root_key_id = $2 AND sm3 = $3 AND signed_by = $4",
-		 KDB_TEXT(kind), KDB_INT(root_key_id), KDB_TEXT(hex),
-		 KDB_INT(user_id))) != TKM_OK) {
-		say(why, why_len, "reading sign-offs: %s", kdb_errmsg(db));
+		 KDB_TEXT(g->kind), KDB_INT(g->root_key_id), KDB_TEXT(g->hex),
+		 KDB_INT(g->user_id))) != TKM_OK) {
+		say(g->why, g->why_len, "reading sign-offs: %s",
+		    kdb_errmsg(db));
 		return rc;
 	}
 	if (n > 0) {
-		say(why, why_len,
+		say(g->why, g->why_len,
 		    "you signed off this record as it is already (SM3 %.16s…)",
-		    hex);
+		    g->hex);
 		return TKM_ERR_INPUT;
 	}
 	snprintf(body, sizeof(body),
 	    "{\"format\":\"md\",\"root_key_id\":%lld,\"sm3\":\"%s\"}",
-	    (long long)root_key_id, hex);
-	rc = kdb_int1(db, id,
+	    (long long)g->root_key_id, g->hex);
+	rc = kdb_int1(db, &g->id,
 	    "INSERT INTO records (kind, title, body, created, signed_by,"
 	    " signed, root_key_id, sm3) VALUES ($1, $2, $3, $4, $5, $4, $6,"
 	    " $7) RETURNING id",
-	    KDB_TEXT(kind), KDB_TEXT(kms_rec_title(kind)), KDB_TEXT(body),
-	    KDB_INT(now), KDB_INT(user_id), KDB_INT(root_key_id),
-	    KDB_TEXT(hex));
+	    KDB_TEXT(g->kind), KDB_TEXT(kms_rec_title(g->kind)), KDB_TEXT(body),
+	    KDB_INT(g->now), KDB_INT(g->user_id), KDB_INT(g->root_key_id),
+	    KDB_TEXT(g->hex));
 	if (rc != TKM_OK)
-		say(why, why_len, "recording the sign-off: %s", kdb_errmsg(db));
+		say(g->why, g->why_len, "recording the sign-off: %s",
+		    kdb_errmsg(db));
+	return rc;
+}
+
+int
+kms_rec_sign(struct kdb *db, int64_t now, const char *kind, int64_t root_key_id,
+    int64_t user_id, const char *expect, int64_t *id,
+    char hex[KMS_REC_SM3_HEX + 1], char *why, size_t why_len)
+{
+	struct sign g = {
+	    now, root_key_id, user_id, 0, kind, expect, hex, why, why_len};
+	int rc;
+
+	*id = 0;
+	hex[0] = '\0';
+	rc = kdb_tx(db, sign_tx, &g);
+	*id = g.id;
 	return rc;
 }

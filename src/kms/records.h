@@ -94,13 +94,15 @@ int kms_rec_digest(struct kdb *db, const char *kind, int64_t root_key_id,
     char hex[KMS_REC_SM3_HEX + 1], char *why, size_t why_len) TKM_MUST_CHECK;
 
 /*
- * The supervisor (密钥监督员) user_id signs off the record as it is now: a
- * row of table records with its SM3 (hex), kept for good. A second
- * sign-off of the same content by the same user is TKM_ERR_INPUT. *id
- * is the row.
+ * The supervisor (密钥监督员) user_id signs off the record: in one
+ * transaction its digest now is compared with expect (the SM3 the
+ * supervisor read, from the record's answer; NULL: not compared) and
+ * kept in a row of table records, for good. TKM_ERR_VERIFY when the
+ * record changed since it was read; TKM_ERR_INPUT for a second sign-off
+ * of the same content by the same user. *id is the row, hex the digest.
  */
 int kms_rec_sign(struct kdb *db, int64_t now, const char *kind,
-    int64_t root_key_id, int64_t user_id, int64_t *id,
+    int64_t root_key_id, int64_t user_id, const char *expect, int64_t *id,
     char hex[KMS_REC_SM3_HEX + 1], char *why, size_t why_len) TKM_MUST_CHECK;
 
 #endif

@@ -237,13 +237,21 @@ class KmsCliTest(unittest.TestCase):
         self.assertIn('kma+kmb', doc)
         # The supervisor signs the distribution record off; only once, and
         # only the supervisor; the record then shows it.
-        p = self.cli('kma', 'record', 'sign', 'distribution', str(tac_des))
+        seen = os.path.join(k.tmp, 'distribution-read.md')
+        sm3 = self.run_ok('sup', 'record', 'distribution', str(tac_des),
+                          '--format', 'md', '--out', seen)['sm3']
+        p = self.cli('kma', 'record', 'sign', 'distribution', str(tac_des),
+                     '--sm3', sm3)
         self.assertEqual(p.returncode, 1)
         self.assertIn(b'403', p.stderr)
-        r = self.run_ok('sup', 'record', 'sign', 'distribution',
-                        str(tac_des))
-        self.assertEqual((r['kind'], r['signed_by']), ('distribution', 'sup'))
         p = self.cli('sup', 'record', 'sign', 'distribution', str(tac_des))
+        self.assertEqual(p.returncode, 2)  # --sm3: what was read
+        r = self.run_ok('sup', 'record', 'sign', 'distribution',
+                        str(tac_des), '--sm3', sm3)
+        self.assertEqual((r['kind'], r['signed_by'], r['sm3']),
+                         ('distribution', 'sup', sm3))
+        p = self.cli('sup', 'record', 'sign', 'distribution', str(tac_des),
+                     '--sm3', sm3)
         self.assertEqual(p.returncode, 1)
         self.assertIn(b'409', p.stderr)
         md2 = os.path.join(k.tmp, 'distribution-signed.md')

@@ -870,13 +870,21 @@ t_generate_issue(void **state)
 	 * else may; the record then names the sign-off. */
 	snprintf(path, sizeof(path), "/api/records/distribution/%lld/sign",
 	    (long long)tac_des);
-	json_decref(expect(403, "kma", "POST", path, NULL));
-	json_decref(expect(403, "aud", "POST", path, NULL));
-	r = expect(201, "sup", "POST", path, NULL);
+	r = expect_get(200, "sup", "/api/records/distribution/%lld?format=md",
+	    (long long)tac_des);
+	snprintf(payload, sizeof(payload), "{\"sm3\": \"%s\"}", jstr(r, "sm3"));
+	json_decref(r);
+	json_decref(expect(403, "kma", "POST", path, payload));
+	json_decref(expect(403, "aud", "POST", path, payload));
+	json_decref(expect(400, "sup", "POST", path, "{}"));
+	json_decref(expect(409, "sup", "POST", path,
+	    "{\"sm3\": \"00000000000000000000000000000000"
+	    "00000000000000000000000000000000\"}"));
+	r = expect(201, "sup", "POST", path, payload);
 	assert_string_equal(jstr(r, "signed_by"), "sup");
 	assert_int_equal(strlen(jstr(r, "sm3")), 64);
 	json_decref(r);
-	json_decref(expect(409, "sup", "POST", path, NULL));
+	json_decref(expect(409, "sup", "POST", path, payload));
 	r = expect_get(200, "aud", "/api/records/distribution/%lld?format=md",
 	    (long long)tac_des);
 	assert_non_null(strstr(jstr(r, "document"), "电子签核 SM3"));

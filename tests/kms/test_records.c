@@ -325,7 +325,7 @@ t_signoff(void **state)
 	assert_null(strstr(doc, "zoesup"));
 	free(doc);
 	assert_int_equal(kms_rec_sign(f->db, T0 + 300000, "distribution",
-			     ids.v1, sup, &id, h2, why, sizeof(why)),
+			     ids.v1, sup, h1, &id, h2, why, sizeof(why)),
 	    TKM_OK);
 	assert_true(id > 0);
 	assert_string_equal(h1, h2);
@@ -335,7 +335,7 @@ t_signoff(void **state)
 	    TKM_OK);
 	assert_string_equal(h1, h2);
 	assert_int_equal(kms_rec_sign(f->db, T0 + 300001, "distribution",
-			     ids.v1, sup, &id2, h2, why, sizeof(why)),
+			     ids.v1, sup, h1, &id2, h2, why, sizeof(why)),
 	    TKM_ERR_INPUT);
 	assert_non_null(strstr(why, "already"));
 	assert_int_equal(kms_rec_render(f->db, "distribution", ids.v1, &with,
@@ -355,8 +355,13 @@ t_signoff(void **state)
 	    TKM_OK);
 	assert_non_null(strstr(doc, "changed since"));
 	free(doc);
+	/* Signing what was read before the change is refused. */
 	assert_int_equal(kms_rec_sign(f->db, T0 + 400001, "distribution",
-			     ids.v1, sup, &id2, h2, why, sizeof(why)),
+			     ids.v1, sup, h1, &id2, h2, why, sizeof(why)),
+	    TKM_ERR_VERIFY);
+	assert_non_null(strstr(why, "changed since it was read"));
+	assert_int_equal(kms_rec_sign(f->db, T0 + 400001, "distribution",
+			     ids.v1, sup, NULL, &id2, h2, why, sizeof(why)),
 	    TKM_OK);
 	assert_string_not_equal(h1, h2);
 	assert_string_equal(

@@ -4,3 +4,7 @@
 ALTER TABLE records ADD COLUMN root_key_id BIGINT REFERENCES root_keys (id);
 ALTER TABLE records ADD COLUMN sm3 TEXT;
 CREATE INDEX records_key ON records (kind, root_key_id);
+-- One sign-off of a content by a supervisor (kms_rec_sign checks first,
+-- in the same transaction; the index holds under concurrent requests).
+CREATE UNIQUE INDEX records_signoff ON records (kind, root_key_id, sm3,
+	signed_by) WHERE sm3 IS NOT NULL;

@@ -9,6 +9,7 @@ import { t } from '../i18n.js';
 
 const KINDS = ['generation', 'distribution', 'destruction', 'compromise'];
 let url = null; // the blob URL shown now
+let shownSm3 = null; // the SM3 of the record shown now
 
 function setUrl(u) {
 	if (url)
@@ -65,6 +66,7 @@ export async function render(view, ctx) {
 		frame.src = url;
 		await loaded;
 		print.disabled = win.disabled = sign.disabled = false;
+		shownSm3 = r.sm3; // a sign-off covers what is shown
 		const so = r.sign_offs ?? [];
 		signoffs.textContent = t('rec.signoffs', { n: so.length,
 		    cur: so.filter((x) => x.current).length });
@@ -72,7 +74,7 @@ export async function render(view, ctx) {
 	sign.addEventListener('click', async () => {
 		try {
 			const r = await post(`/api/records/${encodeURIComponent(
-			    kindSel.value)}/${keySel.value}/sign`, {});
+			    kindSel.value)}/${keySel.value}/sign`, { sm3: shownSm3 });
 			await load();
 			showOk(t('rec.signed', { sm3: r.sm3.slice(0, 16) }));
 		} catch (e) {
