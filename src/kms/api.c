@@ -385,7 +385,7 @@ static const struct kms_route routes[] = {
     {"GET", "/api/proposals", KMS_ROLE_ANY, 0, r_proposals},
     {"POST", "/api/proposals", KMS_PROPOSERS, 1, r_propose},
     {"GET", "/api/proposals/#", KMS_ROLE_ANY, 0, r_proposal},
-    {"POST", "/api/proposals/#/approve", KMS_ROLE_ANY, 0, r_approve},
+    {"POST", "/api/proposals/#/approve", KMS_ROLE_ANY, 0, r_approve, 1},
     {"POST", "/api/proposals/#/reject", KMS_ROLE_ANY, 0, r_reject},
     {"GET", "/api/audit", KMS_AUDITORS, 0, r_audit},
     {"GET", "/api/audit/verify", KMS_AUDITORS, 0, r_audit_verify},
@@ -438,9 +438,13 @@ kms_api_init(struct kms_api *a, const char *db_url, int64_t idle)
 
 	a->db_url = db_url;
 	a->idle = idle;
+	a->slow_max = 1;
+	a->slow_now = 0;
 	if ((rc = kms_keys_kinds_register()) != TKM_OK ||
 	    (rc = kms_maint_kinds_register()) != TKM_OK)
 		return rc;
+	if (pthread_mutex_init(&a->slow_mu, NULL) != 0)
+		return TKM_ERR_NOMEM;
 	return pthread_key_create(&a->key, destroy_db) == 0 ? TKM_OK
 							    : TKM_ERR_NOMEM;
 }
@@ -453,6 +457,7 @@ kms_api_cleanup(struct kms_api *a)
 	kdb_close(db);
 	(void)pthread_setspecific(a->key, NULL);
 	pthread_key_delete(a->key);
+	pthread_mutex_destroy(&a->slow_mu);
 }
 
 static struct kdb *
@@ -472,6 +477,27 @@ thread_db(struct kms_api *a)
 		return NULL;
 	}
 	return db;
+}
+
+static int
+slow_enter(struct kms_api *a)
+{
+	int ok;
+
+	pthread_mutex_lock(&a->slow_mu);
+	ok = a->slow_now < a->slow_max;
+	if (ok)
+		a->slow_now++;
+	pthread_mutex_unlock(&a->slow_mu);
+	return ok;
+}
+
+static void
+slow_leave(struct kms_api *a)
+{
+	pthread_mutex_lock(&a->slow_mu);
+	a->slow_now--;
+	pthread_mutex_unlock(&a->slow_mu);
 }
 
 void
@@ -532,5 +558,13 @@ kms_api_handle(void *arg, const struct kms_req *req, struct kms_resp *resp)
 			return;
 		}
 	}
+	if (rt->slow && !slow_enter(c.api)) {
+		kms_resp_error(resp, 503,
+		    "as many requests that wait for HSMs run as the server "
+		    "allows at once: try again in a moment");
+		return;
+	}
 	rt->fn(&c);
+	if (rt->slow)
+		slow_leave(c.api);
 }

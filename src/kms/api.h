@@ -19,6 +19,13 @@ struct kms_api {
 	const char *db_url; /* kdb_open's argument; not copied */
 	int64_t idle;       /* session idle expiry, seconds */
 	pthread_key_t key;  /* the thread's struct kdb */
+	/* Requests that wait for HSMs (approvals that execute a flow, NC
+	 * checks, destruction checks) run on the pool's threads: at most
+	 * slow_max at once, so that a thread stays free for everything else
+	 * (503 past that). kms_api_init sets 1; the server sets it from its
+	 * pool size. */
+	unsigned slow_max, slow_now;
+	pthread_mutex_t slow_mu;
 };
 
 int kms_api_init(

@@ -41,6 +41,7 @@ struct kms_route {
 	unsigned roles;   /* enum kms_role bits; 0 = no session */
 	int body;         /* POST: 1 if a JSON object body is required */
 	void (*fn)(struct kms_ctx *c);
+	int slow; /* 1: may wait for HSMs (seconds): limited, see api.h */
 };
 
 /* A failure: status http, else one that fits rc (TKM_ERR_IO -> 500,

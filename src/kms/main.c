@@ -359,6 +359,8 @@ run(const struct opts *o)
 	if ((rc = kms_api_init(&api, url, o->idle)) != TKM_OK)
 		goto out;
 	api_ok = 1;
+	/* One pool thread always stays for requests that do not wait. */
+	api.slow_max = o->threads > 1 ? o->threads - 1 : 1;
 	if (o->web[0] != '\0' && kms_web_open(o->web, &web, &why) != TKM_OK) {
 		kms_log("web console %s: %s%s", o->web, why,
 		    o->web_given ? "" : " (not served)");

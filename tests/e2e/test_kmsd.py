@@ -157,6 +157,64 @@ class KmsdTest(unittest.TestCase):
             'kind': 'user.disable', 'payload': {'name': 'aud'}}, token=a)
         self.assertEqual(st, 403)
 
+    def test_slow_hsm_does_not_stall(self):
+        """An HSM that accepts and never answers: requests that wait for
+        HSMs are limited (here --threads 2: one at a time, 503 past it),
+        and everything else is still answered meanwhile."""
+        import threading
+        k = self.k
+        hole = socket.socket()
+        hole.bind(('127.0.0.1', 0))
+        hole.listen(8)
+        held = []
+
+        def swallow():
+            while True:
+                try:
+                    c, _ = hole.accept()
+                except OSError:
+                    return
+                held.append(c)  # never read, never answered
+        threading.Thread(target=swallow, daemon=True).start()
+        st, p = k.request('POST', '/api/proposals', {
+            'kind': 'hsm.add', 'payload': {
+                'name': 'blackhole', 'role': 'standby', 'host': '127.0.0.1',
+                'port': hole.getsockname()[1]}}, token=self.ca)
+        self.assertEqual(st, 201, p)
+        st, p = k.request('POST', '/api/proposals/%d/approve' % p['id'],
+                          token=self.cb)
+        self.assertEqual(st, 200, p)
+        hid = p['result']['id']
+        first = {}
+
+        def check():
+            first['st'], first['r'] = k.request(
+                'POST', '/api/hsms/%d/check' % hid, token=self.ca)
+        t = threading.Thread(target=check)
+        t.start()
+        try:
+            # Wait until the first check holds the HSM's connection.
+            for _ in range(200):
+                if held:
+                    break
+                time.sleep(0.05)
+            self.assertTrue(held)
+            st, r = k.request('POST', '/api/hsms/%d/check' % hid,
+                              token=self.cb)
+            self.assertEqual(st, 503, r)
+            st, r = k.request('GET', '/api/me', token=self.cb)
+            self.assertEqual(st, 200, r)
+            self.assertTrue(t.is_alive())  # answered while it waits
+        finally:
+            t.join()
+            hole.close()
+            for c in held:
+                c.close()
+        self.assertEqual(first['st'], 200, first)
+        self.assertFalse(first['r']['ok'])
+        self.assertEqual(first['r']['health'], 'unreachable')
+        self.assertIn('blackhole', first['r']['message'])
+
     def test_roles_and_sessions(self):
         k = self.k
         st, r = k.request('GET', '/api/me')
