@@ -189,7 +189,11 @@ m_list(const struct kms *k, const struct opts *o)
 {
 	char path[128];
 
-	if (o->nargs != 0)
+	if (o->nargs != 0 ||
+	    (o->state != NULL &&
+		(o->state[0] == '\0' ||
+		    strspn(o->state, "abcdefghijklmnopqrstuvwxyz") !=
+			strlen(o->state))))
 		return usage();
 	snprintf(path, sizeof(path), "/api/maint%s%.20s",
 	    o->state != NULL ? "?state=" : "",

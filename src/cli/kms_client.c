@@ -72,8 +72,12 @@ kcli_session_store(struct kms *k, const char *token)
 	char tmp[600];
 	int fd, ok;
 
+	/* A new file, never one that is there (a planted file or link would
+	 * receive the token): a stale one from a crash is removed first. */
 	snprintf(tmp, sizeof(tmp), "%s.tmp", k->session_path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) <
+	(void)unlink(tmp);
+	if ((fd = open(tmp,
+		 O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) <
 	    0) {
 		fprintf(stderr, "tkms kms: %s: %s\n", tmp, strerror(errno));
 		return -1;

@@ -114,8 +114,11 @@ export function proposalTable(list, ctx, done, name = 'proposals') {
 		{ label: t('prop.kind'), get: (p) => h('span', {},
 		    h('div', { text: t('kind.' + p.kind, p.kind) }),
 		    h('code', { class: 'muted', text: p.kind })) },
-		{ label: t('prop.payload'), get: (p) => h('div', {},
-		    code(summary(p.payload)), details(p)) },
+		// An open proposal shows all of its payload: an approver
+		// approves what they read, never a summary of it.
+		{ label: t('prop.payload'), get: (p) => p.state === 'open' ?
+		    pre(p.payload) :
+		    h('div', {}, code(summary(p.payload)), details(p)) },
 		{ label: t('prop.proposer'), get: (p) => p.proposer },
 		{ label: t('prop.may'), get: mayApprove },
 		{ label: t('state'), get: (p) => h('div', {},
