@@ -221,7 +221,8 @@ setup(struct demo *d, const char *dir)
 	d->fast_kdf = fast != NULL && strcmp(fast, "1") == 0;
 	d->tty = isatty(STDOUT_FILENO);
 	snprintf(path, sizeof(path), "%s/commands.sh", d->dir);
-	if ((d->cmdlog = fopen(path, "w")) != NULL)
+	/* "e": close-on-exec, or every daemon would hold it open. */
+	if ((d->cmdlog = fopen(path, "we")) != NULL) {
 		fprintf(d->cmdlog,
 		    "# tkms demo: every command it ran, in order, to repeat "
 		    "by hand (docs/demo.md).\n"
@@ -229,8 +230,10 @@ setup(struct demo *d, const char *dir)
 		    "is written here as the\n"
 		    "# `tkms kms` command that does the same. Secrets are "
 		    "files under $D/secrets.\n"
-		    "D=%s\n",
-		    d->dir);
+		    "D=");
+		demo_shell_word(d->cmdlog, d->dir);
+		fputc('\n', d->cmdlog);
+	}
 	return 0;
 }
 

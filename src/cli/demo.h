@@ -235,6 +235,8 @@ int demo_login(struct demo *d, struct demo_hsm *h, ...)
 int demo_write_file(struct demo *d, const char *path, const char *text);
 /* The same with a newline after text (secrets: one line each). */
 int demo_write_line(struct demo *d, const char *path, const char *text);
+/* One word for a shell, quoted when it needs to be (commands.sh). */
+void demo_shell_word(FILE *f, const char *a);
 /* commands.sh: fn and the words, shell-quoted, D's paths as "$D"/... */
 void demo_log(struct demo *d, const char *fn, const char *const *words);
 /* The keys list of h as one JSON array (role C logged in). */

@@ -246,8 +246,8 @@ fail:
 /* --- running commands ----------------------------------------------------- */
 
 /* Shell-quoted argument (for commands.sh). */
-static void
-log_arg(FILE *f, const char *a)
+void
+demo_shell_word(FILE *f, const char *a)
 {
 	const char *p;
 
@@ -275,10 +275,10 @@ log_word(struct demo *d, FILE *f, const char *a)
 
 	if (strncmp(a, d->dir, n) == 0 && (a[n] == '/' || a[n] == '\0')) {
 		fputs("\"$D\"", f);
-		log_arg(f, a + n);
+		demo_shell_word(f, a + n);
 		return;
 	}
-	log_arg(f, a);
+	demo_shell_word(f, a);
 }
 
 /* The last line of a command's stderr, for a message. */

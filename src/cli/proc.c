@@ -339,8 +339,15 @@ sink_add(struct sink *s, const char *b, size_t n)
 		want = s->cap != 0 ? s->cap : 4096;
 		while (want < s->len + n + 1)
 			want *= 2;
-		if ((np = realloc(s->p, want)) == NULL)
+		/* Grow by copying, wiping the old block: a console's output
+		 * may hold a generated component (realloc would leave it). */
+		if ((np = malloc(want)) == NULL)
 			return -1;
+		if (s->p != NULL) {
+			memcpy(np, s->p, s->len);
+			tkm_cleanse(s->p, s->cap);
+			free(s->p);
+		}
 		s->p = np;
 		s->cap = want;
 	}
@@ -381,11 +388,17 @@ proc_run(char *const argv[], int timeout_ms, struct proc_out *o, char *why,
 	while (open_fds > 0) {
 		left = end - proc_now_ms();
 		if (left <= 0 && !killed) {
+			/* The child leads its own session: its children go
+			 * too, else they would hold the pipes open. */
+			(void)kill(-pid, SIGKILL);
 			(void)kill(pid, SIGKILL);
 			killed = 1;
 			snprintf(
 			    why, cap, "no answer in %d s", timeout_ms / 1000);
 		}
+		/* Whatever still holds the pipes after that: stop reading. */
+		if (killed && left <= -TERM_GRACE)
+			break;
 		if (proc_interrupted() && !killed &&
 		    end - proc_now_ms() > TERM_GRACE)
 			end = proc_now_ms() + TERM_GRACE; /* TERM was sent */
