@@ -675,6 +675,10 @@ start_hsm(struct demo *d, struct demo_hsm *h)
 	argv[n++] = conf;
 	argv[n++] = "--port-file";
 	argv[n++] = ports;
+	/* The daemons refuse root unless told (docs/security.md): a demo
+	 * run by root tells them; production gives --user. */
+	if (geteuid() == 0)
+		argv[n++] = "--allow-root";
 	argv[n] = NULL;
 	if (d->cmdlog != NULL) {
 		fputs("tkms-hsmd", d->cmdlog);
@@ -737,6 +741,8 @@ start_kms(struct demo *d)
 	argv[n++] = (char *)d->users[1].name;
 	argv[n++] = "--password-file";
 	argv[n++] = pw[1];
+	if (geteuid() == 0)
+		argv[n++] = "--allow-root";
 	argv[n] = NULL;
 	if (d->cmdlog != NULL) {
 		fputs("tkms-kmsd", d->cmdlog);

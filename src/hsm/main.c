@@ -32,6 +32,7 @@
 #include "server.h"
 #include "tkm/buf.h"
 #include "tkm/mem.h"
+#include "tkm/priv.h"
 #include "tkm/selftest.h"
 
 /* OpenSSL secure heap: room for the cached private keys of every worker
@@ -43,8 +44,10 @@ struct opts {
 	const char *config;
 	const char *port_file;
 	const char *components;
-	int workers; /* -1 = from the config */
+	const char *user; /* --user: become this user first */
+	int workers;      /* -1 = from the config */
 	int authorised;
+	int allow_root;
 };
 
 static void
@@ -53,7 +56,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: tkms-hsmd --dir DIR [--config FILE] [--workers N]\n"
 	    "                 [--port-file FILE] [--dev-components C1,C2,C3]\n"
-	    "                 [--dev-authorised]\n");
+	    "                 [--dev-authorised] [--user NAME | "
+	    "--allow-root]\n");
 }
 
 static int
@@ -66,6 +70,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"port-file", required_argument, NULL, 'p'},
 	    {"dev-components", required_argument, NULL, 'C'},
 	    {"dev-authorised", no_argument, NULL, 'A'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"allow-root", no_argument, NULL, 'R'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -101,6 +107,12 @@ parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case 'A':
 			o->authorised = 1;
+			break;
+		case 'u':
+			o->user = optarg;
+			break;
+		case 'R':
+			o->allow_root = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -364,18 +376,23 @@ main(int argc, char **argv)
 {
 	struct hsm_config cfg;
 	struct opts o;
+	char why[256];
 	int rc;
 
-	if (no_core_dumps() != TKM_OK) {
-		fprintf(stderr, "tkms-hsmd: cannot disable core dumps\n");
-		return 1;
-	}
 	if (parse_opts(argc, argv, &o) != 0) {
 		usage(stderr);
 		return 2;
 	}
-	if (geteuid() == 0)
-		hsm_log("warning: running as root; a dedicated user is safer");
+	/* Before anything is opened; and a change of user resets the
+	 * dumpable flag, so core dumps are disabled after it. */
+	if (tkm_priv_setup(o.user, o.allow_root, why, sizeof(why)) != TKM_OK) {
+		fprintf(stderr, "tkms-hsmd: %s\n", why);
+		return 2;
+	}
+	if (no_core_dumps() != TKM_OK) {
+		fprintf(stderr, "tkms-hsmd: cannot disable core dumps\n");
+		return 1;
+	}
 	/* Requests carry passwords and components, and jansson frees its
 	 * strings without wiping them. */
 	json_set_alloc_funcs(tkm_wipe_malloc, tkm_wipe_free);

@@ -32,6 +32,7 @@
 #include "kaudit.h"
 #include "kdb.h"
 #include "tkm/mem.h"
+#include "tkm/priv.h"
 #include "tkm/selftest.h"
 #include "web.h"
 
@@ -52,6 +53,8 @@ struct opts {
 	const char *dir, *db, *listen, *port_file;
 	const char *web; /* "" none */
 	int web_given;
+	const char *user; /* --user: become this user first */
+	int allow_root;
 	unsigned threads;
 	unsigned health; /* seconds between NC rounds; 0: none */
 	int64_t idle;
@@ -95,6 +98,8 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"session-idle", required_argument, NULL, 'i'},
 	    {"health-interval", required_argument, NULL, 'H'},
 	    {"web", required_argument, NULL, 'w'},
+	    {"user", required_argument, NULL, 'u'},
+	    {"allow-root", no_argument, NULL, 'R'},
 	    {"bootstrap-admin", required_argument, NULL, 'b'},
 	    {"password-file", required_argument, NULL, 'P'},
 	    {"help", no_argument, NULL, 'h'},
@@ -136,6 +141,12 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case 'w':
 			o->web = optarg;
 			o->web_given = 1;
+			break;
+		case 'u':
+			o->user = optarg;
+			break;
+		case 'R':
+			o->allow_root = 1;
 			break;
 		case 'i':
 			if (!num(optarg, 1, KMS_SESSION_SECS, &n))
@@ -404,15 +415,22 @@ int
 main(int argc, char **argv)
 {
 	struct opts o;
+	char why[256];
 	int rc;
 
-	if (no_core_dumps() != 0) {
-		fprintf(stderr, "tkms-kmsd: cannot disable core dumps\n");
-		return 1;
-	}
 	if (parse_opts(argc, argv, &o) != 0) {
 		usage(stderr);
 		return 2;
+	}
+	/* Before anything is opened; a change of user resets the dumpable
+	 * flag, so core dumps are disabled after it. */
+	if (tkm_priv_setup(o.user, o.allow_root, why, sizeof(why)) != TKM_OK) {
+		fprintf(stderr, "tkms-kmsd: %s\n", why);
+		return 2;
+	}
+	if (no_core_dumps() != 0) {
+		fprintf(stderr, "tkms-kmsd: cannot disable core dumps\n");
+		return 1;
 	}
 	/* Requests carry passwords and components, and jansson frees its
 	 * strings without wiping them. */
