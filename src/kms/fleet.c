@@ -7,27 +7,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "ksay.h"
 #include "fleet.h"
 #include "mprobe.h"
 #include "tkm/mem.h"
 #include "tkm/wire.h"
 
 #define RESP_CAP 4096 /* the longest answer the KMS reads (NC, A0, A6, A8) */
-
-static void say(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || why_len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, why_len, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t
 now_s(void)
@@ -94,7 +80,7 @@ kms_fleet_add(struct kdb *db, const struct kms_hsm *h, int64_t *id, char *why,
 		if (strcmp(h->role, roles[i]) == 0)
 			break;
 	if (i == sizeof(roles) / sizeof(roles[0])) {
-		say(why, why_len, "unknown HSM role '%s'", h->role);
+		kms_say(why, why_len, "unknown HSM role '%s'", h->role);
 		return TKM_ERR_INPUT;
 	}
 	/* A business or city HSM serves one city: the index plan leaves the
@@ -102,14 +88,14 @@ kms_fleet_add(struct kdb *db, const struct kms_hsm *h, int64_t *id, char *why,
 	needs_city = strcmp(h->role, "provincial_business") == 0 ||
 		     strcmp(h->role, "city") == 0;
 	if (needs_city != (h->city_id != 0)) {
-		say(why, why_len, "%s HSM %s a city", h->role,
+		kms_say(why, why_len, "%s HSM %s a city", h->role,
 		    needs_city ? "needs" : "takes no");
 		return TKM_ERR_INPUT;
 	}
 	if (h->name[0] == '\0' || h->host[0] == '\0' || h->port == 0 ||
 	    h->port > 65535 || h->header_len > TKM_WIRE_MAX_HDR ||
 	    h->mgmt_port > 65535) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "an HSM needs a name, a host, a port 1..65535 and a"
 		    " header length 0..%d",
 		    TKM_WIRE_MAX_HDR);
@@ -127,10 +113,10 @@ kms_fleet_add(struct kdb *db, const struct kms_hsm *h, int64_t *id, char *why,
 	    KDB_TEXT(h->serial[0] != '\0' ? h->serial : NULL),
 	    KDB_INT(now_s()));
 	if (rc == TKM_ERR_INPUT && kdb_fail(db) == KDB_FAIL_UNIQUE)
-		say(why, why_len, "an HSM named '%s' or at %s:%u exists",
+		kms_say(why, why_len, "an HSM named '%s' or at %s:%u exists",
 		    h->name, h->host, h->port);
 	else if (rc != TKM_OK)
-		say(why, why_len, "adding HSM '%s': %s", h->name,
+		kms_say(why, why_len, "adding HSM '%s': %s", h->name,
 		    kdb_errmsg(db));
 	return rc;
 }
@@ -149,10 +135,10 @@ kms_fleet_get(
 		read_row(r, out);
 		rc = TKM_OK;
 	} else if (rc == 0) {
-		say(why, why_len, "no HSM %lld", (long long)id);
+		kms_say(why, why_len, "no HSM %lld", (long long)id);
 		rc = TKM_ERR_NO_KEY;
 	} else {
-		say(why, why_len, "reading HSM %lld: %s", (long long)id,
+		kms_say(why, why_len, "reading HSM %lld: %s", (long long)id,
 		    kdb_errmsg(db));
 	}
 	kdb_rows_free(r);
@@ -185,7 +171,7 @@ kms_fleet_list(
 	}
 	kdb_rows_free(r);
 	if (rc != 0) {
-		say(why, why_len, "listing HSMs: %s",
+		kms_say(why, why_len, "listing HSMs: %s",
 		    rc == TKM_ERR_NOMEM ? "out of memory" : kdb_errmsg(db));
 		free(v);
 		*n = 0;
@@ -212,18 +198,18 @@ kms_link_verify(struct kms_link *l, char *why, size_t why_len)
 	if (rc != TKM_OK)
 		return rc;
 	if (n != KMS_KCV_HEX + KMS_FIRMWARE_LEN) {
-		say(why, why_len, "HSM '%s' answered NC with %zu bytes",
+		kms_say(why, why_len, "HSM '%s' answered NC with %zu bytes",
 		    l->hsm.name, n);
 		return TKM_ERR_INPUT;
 	}
 	if (memcmp(resp, zero, KMS_KCV_HEX) == 0) {
-		say(why, why_len, "HSM '%s' is sealed: NC answers with no DK",
-		    l->hsm.name);
+		kms_say(why, why_len,
+		    "HSM '%s' is sealed: NC answers with no DK", l->hsm.name);
 		return TKM_ERR_SEALED;
 	}
 	if (l->hsm.dk_kcv[0] != '\0' &&
 	    memcmp(resp, l->hsm.dk_kcv, KMS_KCV_HEX) != 0) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "HSM '%s': the device at %s:%u answers with DK KCV %.16s,"
 		    " the KMS recorded %s: another device or another DK;"
 		    " nothing was sent to it",
@@ -277,32 +263,32 @@ explain(const struct kms_hsm *h, const char *cmd, const char code[3], int err,
 {
 	switch (err) {
 	case TKM_ERR_SEALED:
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "HSM '%s' is sealed (ERR 13 to %.2s): its DK components"
 		    " must be loaded first",
 		    h->name, cmd);
 		break;
 	case TKM_ERR_NOT_AUTH:
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "HSM '%s' is not in the authorised state (ERR 17 to %.2s):"
 		    " its security administrators must open it for key"
 		    " management",
 		    h->name, cmd);
 		break;
 	case TKM_ERR_WHITELIST:
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "HSM '%s' refuses %.2s: not on the whitelist of the"
 		    " listener %s:%u (ERR 68)",
 		    h->name, cmd, h->host, h->port);
 		break;
 	case TKM_ERR_IP:
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "HSM '%s' refuses %.2s: this KMS's address is not on its"
 		    " IP whitelist (ERR 69)",
 		    h->name, cmd);
 		break;
 	default:
-		say(why, why_len, "HSM '%s' answered %.2s with ERR %s (%s)",
+		kms_say(why, why_len, "HSM '%s' answered %.2s with ERR %s (%s)",
 		    h->name, cmd, code, tkm_strerror(err));
 	}
 }
@@ -332,14 +318,14 @@ kms_link_cmd(struct kms_link *l, const char *req, char *resp, size_t cap,
 	rc = tkm_client_call(
 	    l->c, (const uint8_t *)req, len, buf, RESP_CAP - 1, &n);
 	if (rc != TKM_OK) {
-		say(why, why_len, "HSM '%s' at %s:%u is unreachable (%.2s: %s)",
-		    l->hsm.name, l->hsm.host, l->hsm.port, req,
-		    tkm_strerror(rc));
+		kms_say(why, why_len,
+		    "HSM '%s' at %s:%u is unreachable (%.2s: %s)", l->hsm.name,
+		    l->hsm.host, l->hsm.port, req, tkm_strerror(rc));
 		goto out;
 	}
 	if (n < 4 || buf[0] != (uint8_t)req[0] ||
 	    buf[1] != (uint8_t)(req[1] + 1)) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "HSM '%s' answered %.2s with a malformed"
 		    " response",
 		    l->hsm.name, req);
@@ -413,7 +399,7 @@ kms_fleet_check(struct kdb *db, int64_t id, int timeout_ms,
 	if ((rc = kms_fleet_get(db, id, &h, why, why_len)) != TKM_OK)
 		return rc;
 	if ((rc = kms_link_open(&l, &h, timeout_ms)) != TKM_OK) {
-		say(why, why_len, "HSM '%s': %s", h.name, tkm_strerror(rc));
+		kms_say(why, why_len, "HSM '%s': %s", h.name, tkm_strerror(rc));
 		return rc;
 	}
 	t0 = mono_ms();
@@ -426,8 +412,8 @@ kms_fleet_check(struct kdb *db, int64_t id, int timeout_ms,
 	} else if (rc == TKM_OK) {
 		/* ND00 | DK KCV 16H | firmware 9A (protocol.md, NC). */
 		if (n != KMS_KCV_HEX + KMS_FIRMWARE_LEN) {
-			say(why, why_len, "HSM '%s' answered NC with %zu bytes",
-			    h.name, n);
+			kms_say(why, why_len,
+			    "HSM '%s' answered NC with %zu bytes", h.name, n);
 			rc = TKM_ERR_INPUT;
 		} else {
 			memcpy(out->dk_kcv, resp, KMS_KCV_HEX);
@@ -437,14 +423,14 @@ kms_fleet_check(struct kdb *db, int64_t id, int timeout_ms,
 			if (strcmp(out->dk_kcv, zero) == 0) {
 				health = "sealed";
 				rc = TKM_ERR_SEALED;
-				say(why, why_len,
+				kms_say(why, why_len,
 				    "HSM '%s' is sealed: NC answers with no DK"
 				    " (firmware %s)",
 				    h.name, out->firmware);
 			} else if (h.dk_kcv[0] != '\0' &&
 				   strcmp(h.dk_kcv, out->dk_kcv) != 0) {
 				rc = TKM_ERR_VERIFY;
-				say(why, why_len,
+				kms_say(why, why_len,
 				    "HSM '%s' answers with DK KCV %s, recorded"
 				    " %s: another device or another DK is at"
 				    " %s:%u",
@@ -462,7 +448,7 @@ kms_fleet_check(struct kdb *db, int64_t id, int timeout_ms,
 	rc2 =
 	    record_health(db, h.id, health, kcv, out->last_nc, out->authorised);
 	if (rc2 != TKM_OK) {
-		say(why, why_len, "recording the health of HSM '%s': %s",
+		kms_say(why, why_len, "recording the health of HSM '%s': %s",
 		    h.name, kdb_errmsg(db));
 		return rc2;
 	}

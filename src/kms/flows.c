@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ksay.h"
 #include "flows.h"
 #include "refdata.h"
 #include "tkm/mem.h"
@@ -25,21 +26,6 @@
 #define KEY_TK     33 /* X or S + 32H: a 16-byte key under TK or DK */
 #define KCV_DES    6  /* DESIGN §3.2: DES KCVs shown as 6H */
 #define FACTOR_HEX 16
-
-static void say(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || why_len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, why_len, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t
 now_s(void)
@@ -144,10 +130,11 @@ get_template(
 		t->clearing = (int)kdb_int(r, 6);
 		rc = TKM_OK;
 	} else if (rc == 0) {
-		say(why, why_len, "no key template %lld", (long long)id);
+		kms_say(why, why_len, "no key template %lld", (long long)id);
 		rc = TKM_ERR_INPUT;
 	} else {
-		say(why, why_len, "reading key templates: %s", kdb_errmsg(db));
+		kms_say(
+		    why, why_len, "reading key templates: %s", kdb_errmsg(db));
 	}
 	kdb_rows_free(r);
 	return rc;
@@ -214,10 +201,10 @@ get_root(
 		read_root(r, k);
 		rc = TKM_OK;
 	} else if (rc == 0) {
-		say(why, why_len, "no root key %lld", (long long)id);
+		kms_say(why, why_len, "no root key %lld", (long long)id);
 		rc = TKM_ERR_INPUT;
 	} else {
-		say(why, why_len, "reading root keys: %s", kdb_errmsg(db));
+		kms_say(why, why_len, "reading root keys: %s", kdb_errmsg(db));
 	}
 	kdb_rows_free(r);
 	return rc;
@@ -248,11 +235,12 @@ get_city(struct kdb *db, int64_t id, struct city *c, char *why, size_t why_len)
 		c->seq = (unsigned)kdb_int(r, 3);
 		rc = TKM_OK;
 	} else if (rc == 0) {
-		say(why, why_len, "institution %lld is not a city",
+		kms_say(why, why_len, "institution %lld is not a city",
 		    (long long)id);
 		rc = TKM_ERR_INPUT;
 	} else {
-		say(why, why_len, "reading institutions: %s", kdb_errmsg(db));
+		kms_say(
+		    why, why_len, "reading institutions: %s", kdb_errmsg(db));
 	}
 	kdb_rows_free(r);
 	return rc;
@@ -267,11 +255,11 @@ get_hsm(struct kdb *db, int64_t id, const char *role, struct kms_hsm *h,
 	if (rc != TKM_OK)
 		return rc == TKM_ERR_NO_KEY ? TKM_ERR_INPUT : rc;
 	if (strcmp(h->state, "active") != 0) {
-		say(why, why_len, "HSM '%s' is %s", h->name, h->state);
+		kms_say(why, why_len, "HSM '%s' is %s", h->name, h->state);
 		return TKM_ERR_INPUT;
 	}
 	if (role != NULL && strcmp(h->role, role) != 0) {
-		say(why, why_len, "HSM '%s' is a %s HSM, not %s", h->name,
+		kms_say(why, why_len, "HSM '%s' is a %s HSM, not %s", h->name,
 		    h->role, role);
 		return TKM_ERR_INPUT;
 	}
@@ -291,7 +279,8 @@ link_to(struct kms_link *l, const struct kms_hsm *h,
 		return TKM_OK;
 	kms_link_close(l);
 	if ((rc = kms_link_open(l, h, o->timeout_ms)) != TKM_OK)
-		say(why, why_len, "HSM '%s': %s", h->name, tkm_strerror(rc));
+		kms_say(
+		    why, why_len, "HSM '%s': %s", h->name, tkm_strerror(rc));
 	return rc;
 }
 
@@ -310,7 +299,7 @@ held_kcv(struct kms_link *l, const char *type, unsigned idx, int sm4,
 	if (rc != TKM_OK)
 		return rc;
 	if (n != KMS_KCV_HEX) {
-		say(why, why_len, "HSM '%s' answered BU with %zu bytes",
+		kms_say(why, why_len, "HSM '%s' answered BU with %zu bytes",
 		    l->hsm.name, n);
 		return TKM_ERR_INPUT;
 	}
@@ -343,7 +332,7 @@ check_existing_root(struct kdb *db, const struct rootkey *k,
 	rc = held_kcv(&l, t->type, k->idx, sm4, kcv, why, why_len);
 	kms_link_close(&l);
 	if (rc == TKM_ERR_NO_KEY) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "root key %s %s v%lld is recorded active at K%03X of HSM"
 		    " '%s', which holds no key there",
 		    t->name, k->alg, (long long)k->version, k->idx, h.name);
@@ -353,14 +342,14 @@ check_existing_root(struct kdb *db, const struct rootkey *k,
 		return rc;
 	kcv_shown(sm4, kcv, shown);
 	if (strcmp(shown, k->kcv) != 0) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "root key %s %s v%lld: HSM '%s' holds KCV %s at K%03X, the"
 		    " KMS recorded %s",
 		    t->name, k->alg, (long long)k->version, h.name, shown,
 		    k->idx, k->kcv);
 		return TKM_ERR_VERIFY;
 	}
-	say(why, why_len, "root key %s %s v%lld exists (K%03X, KCV %s)",
+	kms_say(why, why_len, "root key %s %s v%lld exists (K%03X, KCV %s)",
 	    t->name, k->alg, (long long)k->version, k->idx, k->kcv);
 	return TKM_OK;
 }
@@ -377,7 +366,7 @@ plan_root(struct kdb *db, const struct kms_hsm *root, const struct tmpl *t,
 	rc = find_root(db, k, "state = 'planned'", t->id, alg);
 	if (rc == 1) {
 		if (k->hsm_id != root->id) {
-			say(why, why_len,
+			kms_say(why, why_len,
 			    "root key %s %s v%lld is planned in HSM %lld, not"
 			    " '%s'",
 			    t->name, alg, (long long)k->version,
@@ -410,7 +399,7 @@ plan_root(struct kdb *db, const struct kms_hsm *root, const struct tmpl *t,
 	if (rc == TKM_OK)
 		return TKM_OK;
 db_err:
-	say(why, why_len, "planning root key %s %s: %s", t->name, alg,
+	kms_say(why, why_len, "planning root key %s %s: %s", t->name, alg,
 	    kdb_errmsg(db));
 	return rc < 0 ? rc : TKM_ERR_INTERNAL;
 }
@@ -437,7 +426,7 @@ kms_flow_generate(struct kdb *db, int64_t root_hsm, int64_t template_id,
 	if (o == NULL)
 		o = &none;
 	if (sm4 < 0) {
-		say(why, why_len, "algorithm must be DES or SM4");
+		kms_say(why, why_len, "algorithm must be DES or SM4");
 		return TKM_ERR_INPUT;
 	}
 	if ((rc = get_template(db, template_id, &t, why, why_len)) != TKM_OK)
@@ -447,7 +436,7 @@ kms_flow_generate(struct kdb *db, int64_t root_hsm, int64_t template_id,
 		return check_existing_root(
 		    db, &k, &t, sm4, o, out, why, why_len);
 	if (rc < 0) {
-		say(why, why_len, "reading root keys: %s", kdb_errmsg(db));
+		kms_say(why, why_len, "reading root keys: %s", kdb_errmsg(db));
 		return rc;
 	}
 	if ((rc = get_hsm(db, root_hsm, "root", &root, why, why_len)) != TKM_OK)
@@ -472,7 +461,7 @@ kms_flow_generate(struct kdb *db, int64_t root_hsm, int64_t template_id,
 		if (rc2 == TKM_OK)
 			kcv_shown(sm4, held, held);
 
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "root HSM '%s' already holds a key at K%03X (%s library,"
 		    " KCV %s) that the KMS has not recorded as root key %s %s"
 		    " v%lld: it is not overwritten; compare its KCV with the"
@@ -487,8 +476,8 @@ kms_flow_generate(struct kdb *db, int64_t root_hsm, int64_t template_id,
 	if (rc != TKM_OK)
 		goto out;
 	if ((kcv = key_kcv(resp, n, sm4)) == NULL) {
-		say(why, why_len, "root HSM '%s' answered A0 with %zu bytes",
-		    root.name, n);
+		kms_say(why, why_len,
+		    "root HSM '%s' answered A0 with %zu bytes", root.name, n);
 		rc = TKM_ERR_INPUT;
 		goto out;
 	}
@@ -500,7 +489,7 @@ kms_flow_generate(struct kdb *db, int64_t root_hsm, int64_t template_id,
 	if (rc == TKM_OK && kdb_changes(db) != 1)
 		rc = TKM_ERR_INPUT;
 	if (rc != TKM_OK)
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "root key %s %s v%lld was generated at K%03X of '%s' (KCV"
 		    " %s) but could not be recorded (%s): generating again"
 		    " reports the key found there",
@@ -538,7 +527,7 @@ prepare(struct kdb *db, int64_t root_key_id, int64_t city_id, int64_t target,
 	if ((rc = get_root(db, root_key_id, &j->rk, why, why_len)) != TKM_OK)
 		return rc;
 	if (strcmp(j->rk.state, "active") != 0 || j->rk.kcv[0] == '\0') {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "root key %lld is %s: only active keys are"
 		    " issued",
 		    (long long)j->rk.id, j->rk.state);
@@ -557,7 +546,7 @@ prepare(struct kdb *db, int64_t root_key_id, int64_t city_id, int64_t target,
 	if (clearing) {
 		/* The clearing HSM verifies the TAC of every city. */
 		if (!j->t.clearing) {
-			say(why, why_len,
+			kms_say(why, why_len,
 			    "%s keys do not go to the clearing"
 			    " HSM",
 			    j->t.name);
@@ -568,18 +557,18 @@ prepare(struct kdb *db, int64_t root_key_id, int64_t city_id, int64_t target,
 	} else if (strcmp(j->target.role, "provincial_business") == 0 ||
 		   strcmp(j->target.role, "city") == 0) {
 		if (j->target.city_id != j->c.id) {
-			say(why, why_len, "HSM '%s' does not serve %s",
+			kms_say(why, why_len, "HSM '%s' does not serve %s",
 			    j->target.name, j->c.name);
 			return TKM_ERR_INPUT;
 		}
 		j->idx = kms_plan_index(j->t.base[j->sm4], j->rk.version);
 	} else {
-		say(why, why_len, "keys are not issued to a %s HSM ('%s')",
+		kms_say(why, why_len, "keys are not issued to a %s HSM ('%s')",
 		    j->target.role, j->target.name);
 		return TKM_ERR_INPUT;
 	}
 	if (kms_city_factor(j->t.rule, j->c.code, j->factor) != TKM_OK) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "template %s: city factor rule '%s' does not"
 		    " apply to city code %s",
 		    j->t.name, j->t.rule, j->c.code);
@@ -595,7 +584,8 @@ prepare(struct kdb *db, int64_t root_key_id, int64_t city_id, int64_t target,
 	}
 	kdb_rows_free(r);
 	if (rc < 0) {
-		say(why, why_len, "reading issued keys: %s", kdb_errmsg(db));
+		kms_say(
+		    why, why_len, "reading issued keys: %s", kdb_errmsg(db));
 		return rc;
 	}
 	return TKM_OK;
@@ -695,13 +685,14 @@ check_issued(struct flow *f, const struct issue_job *j, struct kms_issue *out,
 		col(r, 0, rec, sizeof(rec));
 	kdb_rows_free(r);
 	if (rc != 1) {
-		say(why, why_len, "reading issued keys: %s", kdb_errmsg(f->db));
+		kms_say(
+		    why, why_len, "reading issued keys: %s", kdb_errmsg(f->db));
 		return rc < 0 ? rc : TKM_ERR_INTERNAL;
 	}
 	out->issued_id = j->row;
 	rc = held_kcv(&f->target, j->t.type, j->idx, j->sm4, kcv, why, why_len);
 	if (rc == TKM_ERR_NO_KEY) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "%s %s for %s is recorded as issued to '%s' at K%03X,"
 		    " which holds no key there",
 		    j->t.name, j->rk.alg, j->c.name, j->target.name, j->idx);
@@ -711,7 +702,7 @@ check_issued(struct flow *f, const struct issue_job *j, struct kms_issue *out,
 		return rc;
 	kcv_shown(j->sm4, kcv, out->kcv);
 	if (strcmp(out->kcv, rec) != 0) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "%s %s for %s is recorded as issued to '%s' at K%03X with"
 		    " KCV %s, but the HSM holds KCV %s there",
 		    j->t.name, j->rk.alg, j->c.name, j->target.name, j->idx,
@@ -719,8 +710,9 @@ check_issued(struct flow *f, const struct issue_job *j, struct kms_issue *out,
 		return TKM_ERR_VERIFY;
 	}
 	out->existed = 1;
-	say(why, why_len, "%s %s for %s is issued to '%s' at K%03X (KCV %s)",
-	    j->t.name, j->rk.alg, j->c.name, j->target.name, j->idx, out->kcv);
+	kms_say(why, why_len,
+	    "%s %s for %s is issued to '%s' at K%03X (KCV %s)", j->t.name,
+	    j->rk.alg, j->c.name, j->target.name, j->idx, out->kcv);
 	return TKM_OK;
 }
 
@@ -744,7 +736,7 @@ issue_one(struct flow *f, int64_t root_key_id, int64_t city_id, int64_t target,
 	out->idx = j.idx;
 	if (j.row != 0 && strcmp(j.row_state, "failed") != 0) {
 		if (strcmp(j.row_state, "active") != 0) {
-			say(why, why_len,
+			kms_say(why, why_len,
 			    "%s %s for %s was issued to '%s' and is %s",
 			    j.t.name, j.rk.alg, j.c.name, j.target.name,
 			    j.row_state);
@@ -768,8 +760,8 @@ issue_one(struct flow *f, int64_t root_key_id, int64_t city_id, int64_t target,
 	if (rc != TKM_OK)
 		goto out;
 	if ((kcv = key_kcv(resp, n, j.sm4)) == NULL) {
-		say(why, why_len, "root HSM '%s' answered A8 with %zu bytes",
-		    j.root.name, n);
+		kms_say(why, why_len,
+		    "root HSM '%s' answered A8 with %zu bytes", j.root.name, n);
 		rc = TKM_ERR_INPUT;
 		goto out;
 	}
@@ -797,7 +789,7 @@ issue_one(struct flow *f, int64_t root_key_id, int64_t city_id, int64_t target,
 		kcv_shown(
 		    j.sm4, rc == TKM_OK ? got : "------------------", out->kcv);
 		rc2 = record(f->db, &j, "failed", out->kcv, &out->issued_id);
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "HSM '%s' already holds another key at K%03X (%s library,"
 		    " KCV %s; %s %s for %s exports KCV %.*s): nothing was"
 		    " imported or deleted; the issuance is marked failed%s",
@@ -820,7 +812,7 @@ issue_one(struct flow *f, int64_t root_key_id, int64_t city_id, int64_t target,
 		goto out;
 	}
 	if ((kcv = key_kcv(resp, n, j.sm4)) == NULL) {
-		say(why, why_len, "HSM '%s' answered A6 with %zu bytes",
+		kms_say(why, why_len, "HSM '%s' answered A6 with %zu bytes",
 		    j.target.name, n);
 		rc = TKM_ERR_INPUT;
 		goto out;
@@ -830,7 +822,7 @@ issue_one(struct flow *f, int64_t root_key_id, int64_t city_id, int64_t target,
 	if (strcmp(got, exported) != 0) {
 		kcv_shown(j.sm4, got, out->kcv);
 		rc2 = record(f->db, &j, "failed", out->kcv, &out->issued_id);
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "KCV mismatch issuing %s %s for %s: root '%s' exported %s,"
 		    " '%s' imported %s at K%03X (different TKs?). The key"
 		    " stays there, nothing is deleted: remove it through the"
@@ -846,7 +838,7 @@ matched:
 	kcv_shown(j.sm4, exported, out->kcv);
 	rc = record(f->db, &j, "active", out->kcv, &out->issued_id);
 	if (rc != TKM_OK)
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "%s %s for %s is in '%s' at K%03X (KCV %s) but could not"
 		    " be recorded (%s): issuing again records it",
 		    j.t.name, j.rk.alg, j.c.name, j.target.name, j.idx,
@@ -920,7 +912,7 @@ kms_flow_issue_city(struct kdb *db, int64_t city_id, int64_t target,
 			continue;
 		for (a = 0; a < 2; a++) {
 			if (kdb_isnull(r, 2 + a)) {
-				say(why, why_len,
+				kms_say(why, why_len,
 				    "template %s has no active %s root key:"
 				    " generate it first",
 				    kdb_text(r, 0), algs[a]);
@@ -928,7 +920,7 @@ kms_flow_issue_city(struct kdb *db, int64_t city_id, int64_t target,
 				break;
 			}
 			if (nt == 2 * KMS_NKEYTYPES + 2) {
-				say(why, why_len,
+				kms_say(why, why_len,
 				    "more templates than the"
 				    " spec's");
 				rc = TKM_ERR_INPUT;
@@ -940,7 +932,7 @@ kms_flow_issue_city(struct kdb *db, int64_t city_id, int64_t target,
 	kdb_rows_free(r);
 	if (rc < 0) {
 		if (rc != TKM_ERR_INPUT)
-			say(why, why_len, "reading root keys: %s",
+			kms_say(why, why_len, "reading root keys: %s",
 			    kdb_errmsg(db));
 		goto out;
 	}
@@ -958,8 +950,8 @@ kms_flow_issue_city(struct kdb *db, int64_t city_id, int64_t target,
 			out->issued++;
 	}
 	if (rc == TKM_OK)
-		say(why, why_len, "%zu keys: %zu issued, %zu already there", nt,
-		    out->issued, out->existed);
+		kms_say(why, why_len, "%zu keys: %zu issued, %zu already there",
+		    nt, out->issued, out->existed);
 out:
 	free(keys);
 	kms_link_close(&f.root);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kjson.h"
 #include "auth.h"
 #include "flows.h"
 #include "kinds_keys.h"
@@ -167,27 +168,6 @@ serial_ok(const char *s)
 	for (i = 0; i < n; i++)
 		if (s[i] <= 0x20 || s[i] >= 0x7F)
 			return 0;
-	return 1;
-}
-
-/* Every key of p is one of names (NULL-terminated); else *bad names it. */
-static int
-fields_ok(json_t *p, const char *const *names, const char **bad)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	json_object_foreach(p, k, v)
-	{
-		for (i = 0; names[i] != NULL; i++)
-			if (strcmp(k, names[i]) == 0)
-				break;
-		if (names[i] == NULL) {
-			*bad = k;
-			return 0;
-		}
-	}
 	return 1;
 }
 
@@ -442,7 +422,7 @@ add_row(
 	int rc;
 
 	memset(h, 0, sizeof(*h));
-	if (!fields_ok(p, names, &bad))
+	if (!kms_json_keys_ok(p, names, &bad))
 		return fail(why, http, HTTP_BAD, TKM_ERR_INPUT,
 		    "hsm.add: unknown field '%.64s' (docs/api.md)", bad);
 	if (!text_ok(name, NAME_MAX_LEN))
@@ -788,7 +768,7 @@ generate_prepare(
 	size_t i;
 	int rc;
 
-	if (!fields_ok(p, names, &bad))
+	if (!kms_json_keys_ok(p, names, &bad))
 		return fail(why, http, HTTP_BAD, TKM_ERR_INPUT,
 		    "key.generate: unknown field '%.64s' (hsm, templates,"
 		    " algs)",
@@ -902,7 +882,7 @@ issue_prepare(
 	size_t i;
 	int rc, clearing;
 
-	if (!fields_ok(p, names, &bad))
+	if (!kms_json_keys_ok(p, names, &bad))
 		return fail(why, http, HTTP_BAD, TKM_ERR_INPUT,
 		    "key.issue: unknown field '%.64s' (hsm, cities,"
 		    " templates)",
@@ -1169,7 +1149,7 @@ rk_prepare(struct kdb *db, json_t *p, const char *const *names, struct rkey *k,
 	int rc;
 
 	memset(k, 0, sizeof(*k));
-	if (!fields_ok(p, names, &bad) || id == 0)
+	if (!kms_json_keys_ok(p, names, &bad) || id == 0)
 		return fail(why, http, HTTP_BAD, TKM_ERR_INPUT,
 		    "{\"root_key\": id%s}: %s", names[1] != NULL ? ", ..." : "",
 		    id == 0 ? "root_key: a root key id" : "unknown field");

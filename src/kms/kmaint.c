@@ -20,6 +20,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "kjson.h"
+#include "ksay.h"
 #include "fleet.h"
 #include "http.h"
 #include "kaudit.h"
@@ -40,21 +42,6 @@
  * thread serves.
  */
 static _Thread_local char msg[KMS_WHY];
-
-static void say(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || why_len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, why_len, fmt, ap);
-	va_end(ap);
-}
 
 /* A refusal: the message, the status, the cause. */
 static int refuse(char *why, size_t why_len, int *http, int status, int rc,
@@ -78,7 +65,7 @@ refuse(char *why, size_t why_len, int *http, int status, int rc,
 static int
 db_error(struct kdb *db, char *why, size_t why_len, int *http, int rc)
 {
-	say(why, why_len, "database: %s", kdb_errmsg(db));
+	kms_say(why, why_len, "database: %s", kdb_errmsg(db));
 	*http = 0;
 	return rc < 0 ? rc : TKM_ERR_INTERNAL;
 }
@@ -589,7 +576,7 @@ kms_maint_list(struct kdb *db, const char *state, int64_t id, json_t **out,
 	*out = NULL;
 	if ((q = malloc(sizeof(*q))) == NULL || (arr = json_array()) == NULL) {
 		rc = TKM_ERR_NOMEM;
-		say(why, why_len, "out of memory");
+		kms_say(why, why_len, "out of memory");
 		goto out;
 	}
 	if ((rc = pending_load(db, now, &pend, &npend)) != TKM_OK) {
@@ -610,7 +597,7 @@ kms_maint_list(struct kdb *db, const char *state, int64_t id, json_t **out,
 		    r, q, pending_for(pend, npend, kdb_int(r, C_ID)), id > 0);
 		if (a == NULL) {
 			rc = TKM_ERR_NOMEM;
-			say(why, why_len, "out of memory");
+			kms_say(why, why_len, "out of memory");
 			goto out;
 		}
 		if (state != NULL &&
@@ -631,7 +618,7 @@ kms_maint_list(struct kdb *db, const char *state, int64_t id, json_t **out,
 	rc = TKM_OK;
 	if (id > 0) {
 		if (json_array_size(arr) == 0) {
-			say(why, why_len, "no maintenance application %lld",
+			kms_say(why, why_len, "no maintenance application %lld",
 			    (long long)id);
 			rc = TKM_ERR_NO_KEY;
 			goto out;
@@ -760,26 +747,6 @@ static const char *const proposed_keys[] = {
 static const char *const stored_keys[] = {"app", "serial", "licences", "count",
     "enforce", "seq", "hsm", "key_index", NULL};
 
-static int
-keys_ok(json_t *p, const char *const *names, const char **bad)
-{
-	const char *k;
-	json_t *v;
-	size_t i;
-
-	json_object_foreach(p, k, v)
-	{
-		for (i = 0; names[i] != NULL; i++)
-			if (strcmp(k, names[i]) == 0)
-				break;
-		if (names[i] == NULL) {
-			*bad = k;
-			return 0;
-		}
-	}
-	return 1;
-}
-
 /* The fields of the payload, by their form alone. */
 static int
 lic_fields(json_t *p, int as, struct lic *L, int *http)
@@ -787,7 +754,8 @@ lic_fields(json_t *p, int as, struct lic *L, int *http)
 	json_t *v;
 	const char *bad = "";
 
-	if (!keys_ok(p, as == AS_PROPOSED ? proposed_keys : stored_keys, &bad))
+	if (!kms_json_keys_ok(
+		p, as == AS_PROPOSED ? proposed_keys : stored_keys, &bad))
 		return refuse(msg, sizeof(msg), http, HTTP_BAD, TKM_ERR_INPUT,
 		    "maint.licence: {\"app\", \"licences\", \"enforce\", "
 		    "\"seq\", \"hsm\", \"key_index\"}; not \"%.64s\"",
@@ -1165,15 +1133,16 @@ sign_update(struct kdb *db, struct lic *L, char *file, size_t cap, size_t *len,
 	int rc;
 
 	if (tkm_maint_update_write(&L->u, file, cap, len, &pwhy) != TKM_OK) {
-		say(msg, sizeof(msg), "the update cannot be made: %s", pwhy);
+		kms_say(
+		    msg, sizeof(msg), "the update cannot be made: %s", pwhy);
 		return TKM_ERR_INPUT;
 	}
 	if ((rc = kms_fleet_get(db, L->hsm, &h, why, sizeof(why))) != TKM_OK) {
-		say(msg, sizeof(msg), "%s", why);
+		kms_say(msg, sizeof(msg), "%s", why);
 		return rc;
 	}
 	if ((rc = kms_link_open(&l, &h, 0)) != TKM_OK) {
-		say(msg, sizeof(msg), "root HSM '%s': bad address %s:%u",
+		kms_say(msg, sizeof(msg), "root HSM '%s': bad address %s:%u",
 		    h.name, h.host, h.port);
 		return rc;
 	}
@@ -1188,13 +1157,13 @@ sign_update(struct kdb *db, struct lic *L, char *file, size_t cap, size_t *len,
 	if (rc == TKM_OK)
 		return TKM_OK;
 	if (kms_err_unreachable(rc)) {
-		say(msg, sizeof(msg),
+		kms_say(msg, sizeof(msg),
 		    "root HSM '%s' at %s:%u is unreachable: %s", h.name, h.host,
 		    h.port, why);
 		/* api.c answers TKM_ERR_IO as a database error. */
 		return TKM_ERR_CLOSED;
 	}
-	say(msg, sizeof(msg), "root HSM '%s' at %s:%u: %s", h.name, h.host,
+	kms_say(msg, sizeof(msg), "root HSM '%s' at %s:%u: %s", h.name, h.host,
 	    h.port, why);
 	return rc == TKM_ERR_IO ? TKM_ERR_CLOSED : rc;
 }
@@ -1215,13 +1184,14 @@ licence_execute(struct kdb *db, int64_t now, int64_t id, json_t *stored,
 	if ((c.L = malloc(sizeof(*c.L))) == NULL ||
 	    (file = malloc(TKM_MAINT_FILE_MAX + 1)) == NULL) {
 		rc = TKM_ERR_NOMEM;
-		say(msg, sizeof(msg), "out of memory");
+		kms_say(msg, sizeof(msg), "out of memory");
 		goto out;
 	}
 	/* Claimed, or nothing changed (the message says why). */
 	if ((rc = kdb_tx(db, claim_tx, &c)) != TKM_OK) {
 		if (msg[0] == '\0')
-			say(msg, sizeof(msg), "database: %s", kdb_errmsg(db));
+			kms_say(
+			    msg, sizeof(msg), "database: %s", kdb_errmsg(db));
 		rc = rc == TKM_ERR_IO ? TKM_ERR_INTERNAL : rc;
 		goto out;
 	}
@@ -1231,7 +1201,7 @@ licence_execute(struct kdb *db, int64_t now, int64_t id, json_t *stored,
 		s.file = file;
 		s.mkey = mkey;
 		if ((rc = kdb_tx(db, store_tx, &s)) != TKM_OK) {
-			say(msg, sizeof(msg),
+			kms_say(msg, sizeof(msg),
 			    "signed, but the update could not be stored: %s",
 			    kdb_errmsg(db));
 			rc = TKM_ERR_INTERNAL;
@@ -1254,7 +1224,7 @@ licence_execute(struct kdb *db, int64_t now, int64_t id, json_t *stored,
 	    c.L->root, "key_index", (json_int_t)c.L->key_index, "mkey", mkey);
 	if (*result == NULL) {
 		rc = TKM_ERR_NOMEM;
-		say(msg, sizeof(msg), "signed and stored; out of memory");
+		kms_say(msg, sizeof(msg), "signed and stored; out of memory");
 	}
 out:
 	if (rc != TKM_OK && c.L != NULL)

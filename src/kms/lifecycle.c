@@ -18,27 +18,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "ksay.h"
 #include "fleet.h"
 #include "lifecycle.h"
 #include "refdata.h"
 
 #define REQ_CAP  64
 #define RESP_CAP 64
-
-static void say(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || why_len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, why_len, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t
 now_s(void)
@@ -57,7 +43,7 @@ col(struct kdb_rows *r, int i, char *dst, size_t cap)
 static int
 db_fail(struct kdb *db, int rc, const char *what, char *why, size_t why_len)
 {
-	say(why, why_len, "%s: %s", what, kdb_errmsg(db));
+	kms_say(why, why_len, "%s: %s", what, kdb_errmsg(db));
 	return rc < 0 ? rc : TKM_ERR_INTERNAL;
 }
 
@@ -105,7 +91,7 @@ get_rk(struct kdb *db, int64_t id, struct rk *k, char *why, size_t why_len)
 		col(r, 12, k->hsm, sizeof(k->hsm));
 		rc = TKM_OK;
 	} else if (rc == 0) {
-		say(why, why_len, "no root key %lld", (long long)id);
+		kms_say(why, why_len, "no root key %lld", (long long)id);
 		rc = TKM_ERR_INPUT;
 	} else {
 		rc = db_fail(db, rc, "reading root keys", why, why_len);
@@ -233,7 +219,7 @@ kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
 		return db_fail(db, rc, "reading root keys", why, why_len);
 	was_active = strcmp(k.state, "active") == 0;
 	if (!was_active && strcmp(k.state, "archived") != 0) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "root key %s %s v%lld is %s: only an active"
 		    " key is rotated",
 		    k.tname, k.alg, (long long)k.version, k.state);
@@ -244,7 +230,7 @@ kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
 		struct rk nk;
 
 		if (av < k.version) {
-			say(why, why_len,
+			kms_say(why, why_len,
 			    "root key %s %s v%lld is archived"
 			    " and v%lld is active: nothing to rotate",
 			    k.tname, k.alg, (long long)k.version,
@@ -258,7 +244,7 @@ kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
 		out->new_idx = nk.idx;
 		snprintf(out->new_kcv, sizeof(out->new_kcv), "%s", nk.kcv);
 		out->existed = 1;
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "%s %s v%lld was rotated to v%lld (K%03X,"
 		    " KCV %s)",
 		    k.tname, k.alg, (long long)k.version, (long long)nk.version,
@@ -278,7 +264,7 @@ kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
 	if (rc != TKM_OK)
 		return db_fail(db, rc, "reading root keys", why, why_len);
 	if (n > 0) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "%s %s v%lld goes to K%03X, which an older"
 		    " version still holds: destroy it first",
 		    k.tname, k.alg, (long long)v, idx);
@@ -297,7 +283,7 @@ kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
 		if (kdb_tx(db, set_root_tx, &back) != TKM_OK) {
 			size_t m = why != NULL ? strlen(why) : 0;
 
-			say(why + m, why_len - m,
+			kms_say(why + m, why_len - m,
 			    "; v%lld stays archived"
 			    " (%s): rotate it again",
 			    (long long)k.version, kdb_errmsg(db));
@@ -316,7 +302,7 @@ kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
 	if ((rc = kdb_tx(db, rotated_tx, &w)) != TKM_OK)
 		return db_fail(db, rc, "recording the rotation", why, why_len);
 	out->archived_copies = w.archived;
-	say(why, why_len,
+	kms_say(why, why_len,
 	    "%s %s v%lld archived (%zu issued copies), v%lld"
 	    " generated at K%03X of '%s' (KCV %s)",
 	    k.tname, k.alg, (long long)k.version, w.archived,
@@ -450,7 +436,7 @@ kms_lc_compromise(struct kdb *db, int64_t root_key_id, const char *actor,
 
 	memset(plan, 0, sizeof(*plan));
 	if (reason == NULL || reason[0] == '\0') {
-		say(why, why_len, "a compromise needs a reason");
+		kms_say(why, why_len, "a compromise needs a reason");
 		return TKM_ERR_INPUT;
 	}
 	if ((rc = get_rk(db, root_key_id, &k, why, why_len)) != TKM_OK)
@@ -461,13 +447,13 @@ kms_lc_compromise(struct kdb *db, int64_t root_key_id, const char *actor,
 			return db_fail(
 			    db, rc, "marking compromised", why, why_len);
 	} else if (strcmp(k.state, "compromised") != 0) {
-		say(why, why_len, "root key %s %s v%lld is %s", k.tname, k.alg,
-		    (long long)k.version, k.state);
+		kms_say(why, why_len, "root key %s %s v%lld is %s", k.tname,
+		    k.alg, (long long)k.version, k.state);
 		return TKM_ERR_INPUT;
 	}
 	if ((rc = kms_lc_plan(db, root_key_id, plan, why, why_len)) != TKM_OK)
 		return rc;
-	say(why, why_len,
+	kms_say(why, why_len,
 	    "%s %s v%lld is compromised: %zu issued copies;"
 	    " generate v%lld (K%03X) and re-issue",
 	    k.tname, k.alg, (long long)k.version, plan->ncopies,
@@ -494,7 +480,7 @@ kms_lc_reissue(struct kdb *db, int64_t old_root_id, const char *actor,
 		return rc;
 	if (strcmp(k.state, "archived") != 0 &&
 	    strcmp(k.state, "compromised") != 0) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "root key %s %s v%lld is %s: only archived"
 		    " or compromised keys are replaced",
 		    k.tname, k.alg, (long long)k.version, k.state);
@@ -503,7 +489,7 @@ kms_lc_reissue(struct kdb *db, int64_t old_root_id, const char *actor,
 	if ((rc = active_of(db, &k, &aid, &av)) < 0)
 		return db_fail(db, rc, "reading root keys", why, why_len);
 	if (rc == 0) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "%s %s has no active version: generate the"
 		    " replacement first",
 		    k.tname, k.alg);
@@ -529,7 +515,7 @@ kms_lc_reissue(struct kdb *db, int64_t old_root_id, const char *actor,
 	if (out->issued > 0 && (rc = kms_lc_note(db, old_root_id, "reissued",
 				    actor, proposal_id, NULL)) != TKM_OK)
 		return db_fail(db, rc, "recording the re-issue", why, why_len);
-	say(why, why_len,
+	kms_say(why, why_len,
 	    "%s %s v%lld re-issued: %zu copies, %zu new, %zu"
 	    " already there",
 	    k.tname, k.alg, (long long)av, out->total, out->issued,
@@ -673,7 +659,7 @@ kms_lc_destroy_request(struct kdb *db, int64_t root_key_id, const char *actor,
 	if (strcmp(k.state, "archived") != 0 &&
 	    strcmp(k.state, "compromised") != 0 &&
 	    strcmp(k.state, "destroyed") != 0) {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "root key %s %s v%lld is %s: only archived"
 		    " or compromised keys are destroyed (rotate it, or mark"
 		    " it compromised, first)",
@@ -681,7 +667,7 @@ kms_lc_destroy_request(struct kdb *db, int64_t root_key_id, const char *actor,
 		return TKM_ERR_INPUT;
 	}
 	if (k.hsm_id == 0 || k.kcv[0] == '\0') {
-		say(why, why_len, "root key %lld names no HSM or KCV",
+		kms_say(why, why_len, "root key %lld names no HSM or KCV",
 		    (long long)k.id);
 		return TKM_ERR_INPUT;
 	}
@@ -693,7 +679,7 @@ kms_lc_destroy_request(struct kdb *db, int64_t root_key_id, const char *actor,
 		return db_fail(db, rc, "requesting destruction", why, why_len);
 	if ((rc = load_kills(db, &k, out, why, why_len)) != TKM_OK)
 		return rc;
-	say(why, why_len,
+	kms_say(why, why_len,
 	    "%s %s v%lld: %zu keys to delete in the HSMs"
 	    " (%zu pending): their security admins run the commands, then"
 	    " confirm",
@@ -768,13 +754,13 @@ check_gone(struct kdb *db, struct kms_link *l, const struct rk *k,
 	rc = kms_link_cmd(
 	    l, req, resp, sizeof(resp), &n, NULL, e->why, sizeof(e->why));
 	if (rc == TKM_ERR_NO_KEY) {
-		say(e->why, sizeof(e->why), "HSM '%s' holds no key at K%03X",
-		    e->hsm, e->idx);
+		kms_say(e->why, sizeof(e->why),
+		    "HSM '%s' holds no key at K%03X", e->hsm, e->idx);
 		return TKM_OK;
 	}
 	if (rc == TKM_OK && n == KMS_KCV_HEX && kl > 0 &&
 	    strncmp(resp, e->kcv, kl) == 0) {
-		say(e->why, sizeof(e->why),
+		kms_say(e->why, sizeof(e->why),
 		    "HSM '%s' still holds the key at"
 		    " K%03X (KCV %s): run %s",
 		    e->hsm, e->idx, e->kcv, e->command);
@@ -783,7 +769,7 @@ check_gone(struct kdb *db, struct kms_link *l, const struct rk *k,
 	if (rc == TKM_OK || rc == TKM_ERR_TYPE_USE) {
 		/* Something else sits there now: ours may be gone, but the
 		 * KMS cannot tell; a person must look. */
-		say(e->why, sizeof(e->why),
+		kms_say(e->why, sizeof(e->why),
 		    "HSM '%s' holds another key at"
 		    " K%03X (%s%.*s), not KCV %s: check keys list there",
 		    e->hsm, e->idx, rc == TKM_OK ? "KCV " : "another type",
@@ -812,8 +798,9 @@ kms_lc_destroy_confirm(struct kdb *db, int64_t root_key_id, const char *actor,
 	if ((rc = load_kills(db, &k, out, why, why_len)) != TKM_OK)
 		return rc;
 	if (out->n == 0) {
-		say(why, why_len, "%s %s v%lld: no destruction was asked for",
-		    k.tname, k.alg, (long long)k.version);
+		kms_say(why, why_len,
+		    "%s %s v%lld: no destruction was asked for", k.tname, k.alg,
+		    (long long)k.version);
 		return TKM_ERR_INPUT;
 	}
 	for (i = 0; i < out->n; i++) {
@@ -840,12 +827,12 @@ kms_lc_destroy_confirm(struct kdb *db, int64_t root_key_id, const char *actor,
 			return db_fail(
 			    db, rc, "recording the destruction", why, why_len);
 		out->root_destroyed = 1;
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "%s %s v%lld destroyed: %zu keys gone from"
 		    " their HSMs",
 		    k.tname, k.alg, (long long)k.version, out->n);
 	} else {
-		say(why, why_len,
+		kms_say(why, why_len,
 		    "%s %s v%lld: %zu of %zu keys still to be"
 		    " deleted",
 		    k.tname, k.alg, (long long)k.version, out->pending, out->n);

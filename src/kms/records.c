@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ksay.h"
 #include "fleet.h"
 #include "lifecycle.h"
 #include "records.h"
@@ -21,21 +22,6 @@
 #include "tkm/crypto.h"
 
 #define CELL 512 /* one value, before escaping */
-
-static void say(char *why, size_t why_len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void
-say(char *why, size_t why_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why == NULL || why_len == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(why, why_len, fmt, ap);
-	va_end(ap);
-}
 
 /* --- sinks --------------------------------------------------------------- */
 
@@ -350,11 +336,11 @@ static int
 w_done(struct w *w, char *why, size_t why_len)
 {
 	if (w->s->f != NULL && (w->s->full || ferror(w->s->f))) {
-		say(why, why_len, "writing the record failed");
+		kms_say(why, why_len, "writing the record failed");
 		return TKM_ERR_IO;
 	}
 	if (w->s->full) {
-		say(why, why_len, "the record does not fit in %zu bytes",
+		kms_say(why, why_len, "the record does not fit in %zu bytes",
 		    w->s->cap);
 		return TKM_ERR_SPACE;
 	}
@@ -419,10 +405,10 @@ get_key(struct kdb *db, int64_t id, struct key *k, char *why, size_t why_len)
 		k->changed = kdb_int(r, 10);
 		rc = TKM_OK;
 	} else if (rc == 0) {
-		say(why, why_len, "no root key %lld", (long long)id);
+		kms_say(why, why_len, "no root key %lld", (long long)id);
 		rc = TKM_ERR_INPUT;
 	} else {
-		say(why, why_len, "reading root keys: %s", kdb_errmsg(db));
+		kms_say(why, why_len, "reading root keys: %s", kdb_errmsg(db));
 	}
 	kdb_rows_free(r);
 	return rc;
@@ -491,7 +477,7 @@ who_fields(struct kdb *db, struct w *w, int64_t root_key_id, const char *kind,
 	}
 	kdb_rows_free(r);
 	if (rc < 0) {
-		say(why, why_len, "reading key events: %s", kdb_errmsg(db));
+		kms_say(why, why_len, "reading key events: %s", kdb_errmsg(db));
 		return rc;
 	}
 	if (n == 0)
@@ -597,7 +583,8 @@ kms_rec_distribution(struct kdb *db, int64_t root_key_id,
 	}
 	kdb_rows_free(r);
 	if (rc < 0) {
-		say(why, why_len, "reading issued keys: %s", kdb_errmsg(db));
+		kms_say(
+		    why, why_len, "reading issued keys: %s", kdb_errmsg(db));
 		return rc;
 	}
 	w_table_end(&w);
@@ -659,7 +646,7 @@ kms_rec_destruction(struct kdb *db, int64_t root_key_id,
 	}
 	kdb_rows_free(r);
 	if (rc < 0) {
-		say(why, why_len, "reading key destructions: %s",
+		kms_say(why, why_len, "reading key destructions: %s",
 		    kdb_errmsg(db));
 		return rc;
 	}
@@ -769,7 +756,7 @@ kms_rec_render(struct kdb *db, const char *kind, int64_t root_key_id,
 
 	*doc = NULL;
 	if (i < 0) {
-		say(why, why_len, "no record kind '%s'", kind ? kind : "");
+		kms_say(why, why_len, "no record kind '%s'", kind ? kind : "");
 		return TKM_ERR_INPUT;
 	}
 	for (cap = 65536; rc == TKM_ERR_SPACE && cap <= KMS_REC_MAX; cap *= 2) {
@@ -827,7 +814,7 @@ sign_tx(struct kdb *db, void *arg)
 		 g->why_len)) != TKM_OK)
 		return rc;
 	if (g->expect != NULL && strcmp(g->expect, g->hex) != 0) {
-		say(g->why, g->why_len,
+		kms_say(g->why, g->why_len,
 		    "the record changed since it was read (SM3 now %.16s…):"
 		    " read it again before signing it off",
 		    g->hex);
@@ -838,12 +825,12 @@ sign_tx(struct kdb *db, void *arg)
 		 " root_key_id = $2 AND sm3 = $3 AND signed_by = $4",
 		 KDB_TEXT(g->kind), KDB_INT(g->root_key_id), KDB_TEXT(g->hex),
 		 KDB_INT(g->user_id))) != TKM_OK) {
-		say(g->why, g->why_len, "reading sign-offs: %s",
+		kms_say(g->why, g->why_len, "reading sign-offs: %s",
 		    kdb_errmsg(db));
 		return rc;
 	}
 	if (n > 0) {
-		say(g->why, g->why_len,
+		kms_say(g->why, g->why_len,
 		    "you signed off this record as it is already (SM3 %.16s…)",
 		    g->hex);
 		return TKM_ERR_INPUT;
@@ -859,7 +846,7 @@ sign_tx(struct kdb *db, void *arg)
 	    KDB_INT(g->now), KDB_INT(g->user_id), KDB_INT(g->root_key_id),
 	    KDB_TEXT(g->hex));
 	if (rc != TKM_OK)
-		say(g->why, g->why_len, "recording the sign-off: %s",
+		kms_say(g->why, g->why_len, "recording the sign-off: %s",
 		    kdb_errmsg(db));
 	return rc;
 }
