@@ -414,6 +414,23 @@ run_op(struct hsm_op_ctx *c, const struct hsm_op *op, json_t *args)
 	return resp;
 }
 
+/* A refusal before any op ran still names the caller's session while it
+ * exists (docs/management.md): a console that saw none would forget it. */
+static json_t *
+still_yours(json_t *req, json_t *resp)
+{
+	const char *tok = json_string_value(json_object_get(req, "session"));
+	char hex[TOKEN_HEX + 1];
+	struct hsm_session *s;
+
+	if (resp == NULL || tok == NULL ||
+	    (s = sess_find(tok, time(NULL))) == NULL)
+		return resp;
+	tkm_hex_encode(s->token, sizeof(s->token), hex);
+	json_object_set_new(resp, "session", json_string(hex));
+	return resp;
+}
+
 json_t *
 hsm_mgmt_handle(struct hsm_op_ctx *c, json_t *req)
 {
@@ -432,12 +449,13 @@ hsm_mgmt_handle(struct hsm_op_ctx *c, json_t *req)
 	if ((op = hsm_op_find(opname)) == NULL) {
 		snprintf(name, sizeof(name), "%s", opname);
 		audit_op(c, "-", TKM_ERR_NO_CMD, name);
-		return error_response(TKM_ERR_NO_CMD, "unknown op");
+		return still_yours(
+		    req, error_response(TKM_ERR_NO_CMD, "unknown op"));
 	}
 	args = json_object_get(req, "args");
 	if (args != NULL && !json_is_object(args))
-		return refuse(
-		    c, op->name, TKM_ERR_INPUT, "\"args\" must be an object");
+		return still_yours(req, refuse(c, op->name, TKM_ERR_INPUT,
+					    "\"args\" must be an object"));
 	if ((rc = resolve_session(c, op, req, &why)) != TKM_OK)
 		return refuse(c, op->name, rc, why);
 	if (args != NULL)
