@@ -341,6 +341,9 @@ on_done(void *cls, struct MHD_Connection *c, void **state,
 	*state = NULL;
 }
 
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 on_mhd_error(void *cls, const char *fmt, va_list ap)
 {
