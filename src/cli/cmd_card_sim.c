@@ -442,6 +442,20 @@ txn_json(const struct cf_txn *t)
 
 /* --- state files ---------------------------------------------------------- */
 
+/* Why a state file could not be loaded, on stderr. */
+static void
+load_error(const char *path, int rc, const struct sim_file_err *err)
+{
+	if (err->line > 0)
+		fprintf(stderr, "%s: %s: line %zu: %s%s%s (%s)\n", progname,
+		    path, err->line, err->field != NULL ? err->field : "",
+		    err->field != NULL ? ": " : "",
+		    err->why != NULL ? err->why : "", tkm_strerror(rc));
+	else
+		fprintf(stderr, "%s: %s: %s\n", progname, path,
+		    rc == TKM_ERR_IO ? strerror(errno) : tkm_strerror(rc));
+}
+
 static struct sim_card *
 card_read(const char *path)
 {
@@ -449,17 +463,9 @@ card_read(const char *path)
 	struct sim_card *c = NULL;
 	int rc = sim_card_load(path, &c, &err);
 
-	if (rc == TKM_OK)
-		return c;
-	if (err.line > 0)
-		fprintf(stderr, "%s: %s: line %zu: %s%s%s (%s)\n", progname,
-		    path, err.line, err.field != NULL ? err.field : "",
-		    err.field != NULL ? ": " : "",
-		    err.why != NULL ? err.why : "", tkm_strerror(rc));
-	else
-		fprintf(stderr, "%s: %s: %s\n", progname, path,
-		    rc == TKM_ERR_IO ? strerror(errno) : tkm_strerror(rc));
-	return NULL;
+	if (rc != TKM_OK)
+		load_error(path, rc, &err);
+	return rc == TKM_OK ? c : NULL;
 }
 
 static struct sim_psam *
@@ -469,15 +475,9 @@ psam_read(const char *path)
 	struct sim_psam *s = NULL;
 	int rc = sim_psam_load(path, &s, &err);
 
-	if (rc == TKM_OK)
-		return s;
-	if (err.line > 0)
-		fprintf(stderr, "%s: %s: line %zu: %s (%s)\n", progname, path,
-		    err.line, err.why != NULL ? err.why : "", tkm_strerror(rc));
-	else
-		fprintf(
-		    stderr, "%s: %s: %s\n", progname, path, tkm_strerror(rc));
-	return NULL;
+	if (rc != TKM_OK)
+		load_error(path, rc, &err);
+	return rc == TKM_OK ? s : NULL;
 }
 
 /* A new state file (never replaces one): card or PSAM. */
