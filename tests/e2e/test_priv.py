@@ -1,8 +1,12 @@
 """test_priv - who the daemons run as (include/tkm/priv.h,
 docs/security.md): as root they refuse to start unless told to
 (--allow-root, or TKMS_ALLOW_ROOT=1 as the test harness sets), and with
---user NAME they become NAME before opening anything. Needs root; skipped
-otherwise.
+--user NAME they become NAME before opening anything. Each daemon also
+disables core dumps (RLIMIT_CORE 0 and not dumpable, so /proc/PID stays
+root's although the process is nobody's), and tkms-hsmd keeps DK and the
+key slots in pages that are locked in RAM and left out of core dumps
+(src/lib/mem.c: smaps shows them with the VmFlags "lo" and "dd"). Needs
+root; skipped otherwise.
 """
 import os
 import pwd
@@ -16,6 +20,10 @@ import time
 import unittest
 
 BUILD = os.environ.get('TKMS_BUILD', '')
+# The development DK components (tests/e2e/hsmlib.py, docs/keystore.md).
+DEV = ','.join(('0123456789ABCDEFFEDCBA9876543210',
+                '11111111111111112222222222222222',
+                '0F0E0D0C0B0A09080706050403020100'))
 
 
 def uid_of(pid):
@@ -24,6 +32,30 @@ def uid_of(pid):
             if line.startswith('Uid:'):
                 return [int(x) for x in line.split()[1:]]
     return None
+
+
+def core_limit(pid):
+    """(soft, hard) of 'Max core file size' in /proc/PID/limits."""
+    with open('/proc/%d/limits' % pid) as f:
+        for line in f:
+            if line.startswith('Max core file size'):
+                w = line.split()
+                return (w[4], w[5])
+    return None
+
+
+def locked_undumped_kib(pid):
+    """KiB of mappings both mlocked ("lo") and MADV_DONTDUMP ("dd")."""
+    total, size = 0, 0
+    with open('/proc/%d/smaps' % pid) as f:
+        for line in f:
+            if line.startswith('Locked:'):
+                size = int(line.split()[1])
+            elif line.startswith('VmFlags:'):
+                flags = line.split()[1:]
+                if 'lo' in flags and 'dd' in flags:
+                    total += size
+    return total
 
 
 @unittest.skipUnless(BUILD and os.geteuid() == 0, 'needs root and TKMS_BUILD')
@@ -56,6 +88,12 @@ class Priv(unittest.TestCase):
                 self.assertEqual(p.returncode, 2, (name, user, p.stderr))
                 self.assertIn(msg, p.stderr)
 
+    def no_core(self, pid):
+        self.assertEqual(core_limit(pid), ('0', '0'))
+        # A process that is not dumpable has its /proc/PID owned by root
+        # even when it runs as nobody (proc(5), PR_SET_DUMPABLE).
+        self.assertEqual(os.stat('/proc/%d/status' % pid).st_uid, 0)
+
     def start_as_nobody(self, name, args, port_file):
         proc = subprocess.Popen(
             [os.path.join(BUILD, name)] + args + ['--user', 'nobody'],
@@ -87,9 +125,13 @@ class Priv(unittest.TestCase):
         ports = os.path.join(d, 'ports')
         proc, port = self.start_as_nobody(
             'tkms-hsmd', ['--dir', d, '--config', conf, '--port-file',
-                          ports], ports)
+                          ports, '--dev-components', DEV], ports)
         try:
             self.assertEqual(uid_of(proc.pid), [self.nobody.pw_uid] * 4)
+            self.no_core(proc.pid)
+            # DK (from the development components) and the key slots
+            # live in locked, undumped pages: at least the two slot pages.
+            self.assertGreaterEqual(locked_undumped_kib(proc.pid), 8)
             # It answers, and what it made belongs to nobody.
             s = socket.create_connection(('127.0.0.1', port), timeout=10)
             body = b'00000000NC'
@@ -117,6 +159,7 @@ class Priv(unittest.TestCase):
                           '--port-file', ports, '--web', ''], ports)
         try:
             self.assertEqual(uid_of(proc.pid), [self.nobody.pw_uid] * 4)
+            self.no_core(proc.pid)
             self.assertEqual(os.stat(os.path.join(d, 'kms.db')).st_uid,
                              self.nobody.pw_uid)
         finally:
