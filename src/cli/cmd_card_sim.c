@@ -316,7 +316,7 @@ card_print(json_t *j)
 
 	if (s != NULL)
 		printf("%s\n", s);
-	free(s);
+	tkm_wipe_free(s);
 	json_decref(j);
 }
 

@@ -276,7 +276,7 @@ io:
 out:
 	if (text != NULL) {
 		tkm_cleanse(text, strlen(text));
-		free(text);
+		tkm_wipe_free(text);
 	}
 	if (in != NULL) {
 		tkm_cleanse(in, n);

@@ -32,6 +32,7 @@
 #include "tkm/buf.h"
 #include "tkm/client.h"
 #include "tkm/maint.h"
+#include "tkm/mem.h"
 #include "tkm/msign.h"
 #include "tkm/sm2.h"
 #include "tkm/wire.h"
@@ -160,7 +161,7 @@ json_arg(const char *name, const char *value)
 	n = strlen(name) + 1 + strlen(enc) + 1;
 	if ((out = malloc(n)) != NULL)
 		snprintf(out, n, "%s=%s", name, enc);
-	free(enc);
+	tkm_wipe_free(enc); /* jansson memory: main.c */
 	return out;
 }
 

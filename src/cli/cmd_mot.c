@@ -627,7 +627,7 @@ record_write(const struct import *im)
 		NULL &&
 	    strlen(text) < RECORD_MAX)
 		rc = cli_file_write_new(im->o->record, text, strlen(text));
-	free(text);
+	tkm_wipe_free(text);
 	json_decref(rec);
 	return rc;
 }

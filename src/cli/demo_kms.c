@@ -168,7 +168,7 @@ log_proposal(
 	if (text != NULL)
 		log_kms(d, u, "propose", kind, text,
 		    has_pw ? "--password-file" : NULL, pw, NULL);
-	free(text);
+	tkm_wipe_free(text);
 }
 
 /*
@@ -544,7 +544,7 @@ save_issued(struct demo *d, struct demo_hsm *h, json_t *recs)
 	if (text == NULL)
 		return demo_fail(d, "issued keys", "out of memory");
 	rc = demo_write_file(d, path, text);
-	free(text);
+	tkm_wipe_free(text);
 	return rc;
 }
 

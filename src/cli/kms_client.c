@@ -219,7 +219,7 @@ out:
 	}
 	if (text != NULL) {
 		tkm_cleanse(text, tlen);
-		free(text);
+		tkm_wipe_free(text);
 	}
 	return rc;
 }

@@ -5,7 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cli.h"
+#include "tkm/mem.h"
 
 static const struct cli_cmd commands[] = {
     {"selfcheck", cmd_selfcheck,
@@ -35,6 +38,10 @@ main(int argc, char **argv)
 {
 	size_t i;
 
+	/* JSON here carries passwords, key components and card secrets:
+	 * jansson's memory is wiped when freed, so text from json_dumps is
+	 * given back with tkm_wipe_free, never free(). */
+	json_set_alloc_funcs(tkm_wipe_malloc, tkm_wipe_free);
 	if (argc < 2 || strcmp(argv[1], "help") == 0 ||
 	    strcmp(argv[1], "--help") == 0) {
 		usage(argc < 2 ? stderr : stdout);
