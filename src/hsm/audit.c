@@ -151,7 +151,7 @@ load_tail(struct hsm_audit *au)
 	if (sqlite3_prepare_v2(au->db,
 		"SELECT seq, hash FROM records ORDER BY seq DESC LIMIT 1", -1,
 		&s, NULL) != SQLITE_OK)
-		return TKM_ERR_IO;
+		return hsm_db_fail(au->db);
 	st = sqlite3_step(s);
 	if (st == SQLITE_DONE) {
 		rc = TKM_OK;
@@ -159,6 +159,12 @@ load_tail(struct hsm_audit *au)
 		au->seq = (uint64_t)sqlite3_column_int64(s, 0);
 		memcpy(au->hash, sqlite3_column_blob(s, 1), HLEN);
 		rc = TKM_OK;
+	} else if (st == SQLITE_ROW) {
+		hsm_db_note("audit.db: corrupt (the newest record's hash is "
+			    "not %d bytes)",
+		    HLEN);
+	} else {
+		rc = hsm_db_fail(au->db);
 	}
 	sqlite3_finalize(s);
 	/* Automatic checkpoints at multiples of EVERY. */
@@ -272,10 +278,10 @@ open_log(const char *dir, const char *name, sqlite3 **out)
 
 	if ((rc = hsm_db_open(dir, name, out)) != TKM_OK)
 		return rc;
-	if (hsm_db_exec(*out, schema_sql) != TKM_OK) {
+	if ((rc = hsm_db_exec(*out, schema_sql)) != TKM_OK) {
 		sqlite3_close(*out);
 		*out = NULL;
-		return TKM_ERR_IO;
+		return rc;
 	}
 	return TKM_OK;
 }
@@ -416,8 +422,10 @@ insert(sqlite3 *db, const struct hsm_dk *dk, const uint8_t prev[HLEN],
 	if (sqlite3_prepare_v2(db,
 		"INSERT INTO records (seq, time, actor, op, result, detail,"
 		" hash, mac) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-		-1, &s, NULL) != SQLITE_OK)
+		-1, &s, NULL) != SQLITE_OK) {
+		rc = hsm_db_fail(db);
 		goto out;
+	}
 	if (sqlite3_bind_int64(s, 1, (sqlite3_int64)r->seq) != SQLITE_OK ||
 	    sqlite3_bind_int64(s, 2, r->time) != SQLITE_OK ||
 	    sqlite3_bind_text(s, 3, r->actor, -1, SQLITE_STATIC) != SQLITE_OK ||
@@ -428,8 +436,10 @@ insert(sqlite3 *db, const struct hsm_dk *dk, const uint8_t prev[HLEN],
 	    sqlite3_bind_blob(s, 7, hash, HLEN, SQLITE_STATIC) != SQLITE_OK ||
 	    (dk != NULL ? sqlite3_bind_blob(s, 8, mac, HLEN, SQLITE_STATIC)
 			: sqlite3_bind_null(s, 8)) != SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_DONE)
+	    sqlite3_step(s) != SQLITE_DONE) {
+		rc = hsm_db_fail(db); /* nothing appended: seq unchanged */
 		goto out;
+	}
 	rc = TKM_OK;
 out:
 	sqlite3_finalize(s);

@@ -152,8 +152,10 @@ pin_dk(struct hsm_keystore *ks)
 	int rc = TKM_ERR_IO, step;
 
 	hsm_dk_kcv(ks->dk, kcv);
-	if (sqlite3_prepare_v2(ks->db, get, -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(ks->db, get, -1, &s, NULL) != SQLITE_OK) {
+		rc = hsm_db_fail(ks->db);
 		goto out;
+	}
 	step = sqlite3_step(s);
 	if (step == SQLITE_ROW) {
 		rc = sqlite3_column_bytes(s, 0) == sizeof(kcv) &&
@@ -163,15 +165,19 @@ pin_dk(struct hsm_keystore *ks)
 			 : TKM_ERR_SEALED;
 		goto out;
 	}
-	if (step != SQLITE_DONE)
+	if (step != SQLITE_DONE) {
+		rc = hsm_db_fail(ks->db);
 		goto out;
+	}
 	sqlite3_finalize(s);
 	if (sqlite3_prepare_v2(ks->db, put, -1, &s, NULL) != SQLITE_OK ||
 	    sqlite3_bind_blob(s, 1, kcv, sizeof(kcv), SQLITE_STATIC) !=
 		SQLITE_OK ||
 	    sqlite3_bind_int64(s, 2, (sqlite3_int64)time(NULL)) != SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_DONE)
+	    sqlite3_step(s) != SQLITE_DONE) {
+		rc = hsm_db_fail(ks->db);
 		goto out;
+	}
 	rc = TKM_OK;
 out:
 	sqlite3_finalize(s);
@@ -190,9 +196,14 @@ init_db(struct hsm_keystore *ks)
 	if ((rc = hsm_db_user_version(ks->db, &ver)) != TKM_OK)
 		goto out;
 	rc = TKM_ERR_IO;
-	if (ver > SCHEMA_VERSION)
-		goto out; /* written by a newer tkms-hsmd */
-	if (ver == 0 && hsm_db_exec(ks->db, schema_sql) != TKM_OK)
+	if (ver > SCHEMA_VERSION) {
+		hsm_db_note(DB_NAME
+		    ": written by a newer tkms-hsmd (schema %d, "
+		    "this one reads %d)",
+		    ver, SCHEMA_VERSION);
+		goto out;
+	}
+	if (ver == 0 && (rc = hsm_db_exec(ks->db, schema_sql)) != TKM_OK)
 		goto out;
 	if ((rc = pin_dk(ks)) != TKM_OK)
 		goto out;
@@ -201,6 +212,33 @@ out:
 	if (rc != TKM_OK)
 		sqlite3_exec(
 		    ks->db, "ROLLBACK", NULL, NULL, NULL); /* rc says why */
+	return rc;
+}
+
+/*
+ * A damaged page may lie in a part no command reads for months; look at
+ * every page now (quick_check: the b-trees, not the index contents), so
+ * that a corrupt store refuses to open with a clear cause instead of
+ * failing some later command. Milliseconds for a full library.
+ */
+static int
+check_db(sqlite3 *db)
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *r;
+	int rc = TKM_OK;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &s, NULL) !=
+		SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW)
+		rc = hsm_db_fail(db);
+	else if ((r = sqlite3_column_text(s, 0)) == NULL ||
+		 strcmp((const char *)r, "ok") != 0) {
+		hsm_db_note(DB_NAME ": corrupt (quick_check: %.120s)",
+		    r != NULL ? (const char *)r : "?");
+		rc = TKM_ERR_IO;
+	}
+	sqlite3_finalize(s);
 	return rc;
 }
 
@@ -218,14 +256,15 @@ hsm_keystore_open(
 	ks->dk = dk;
 	if ((rc = hsm_db_open(dir, DB_NAME, &ks->db)) != TKM_OK)
 		goto out;
-	if ((rc = init_db(ks)) != TKM_OK)
+	if ((rc = init_db(ks)) != TKM_OK || (rc = check_db(ks->db)) != TKM_OK)
 		goto out;
-	rc = TKM_ERR_IO;
 	for (i = 0; i < ST_N; i++)
 		if (sqlite3_prepare_v3(ks->db, stmt_sql[i], -1,
 			SQLITE_PREPARE_PERSISTENT, &ks->st[i],
-			NULL) != SQLITE_OK)
+			NULL) != SQLITE_OK) {
+			rc = hsm_db_fail(ks->db);
 			goto out;
+		}
 	*out = ks;
 	ks = NULL;
 	rc = TKM_OK;
@@ -294,19 +333,26 @@ write_key(struct hsm_keystore *ks, int st, struct hsm_key_info *info,
 		SQLITE_OK ||
 	    sqlite3_bind_int64(s, 7, now) != SQLITE_OK ||
 	    sqlite3_bind_blob(s, 8, blob, (int)bloblen, SQLITE_STATIC) !=
-		SQLITE_OK)
+		SQLITE_OK) {
+		rc = hsm_db_fail(ks->db);
 		goto out;
+	}
 	if ((step = sqlite3_step(s)) == SQLITE_DONE && st == ST_INSERT) {
 		rc = TKM_ERR_INDEX; /* occupied: nothing was written */
 		goto out;
 	}
-	if (step != SQLITE_ROW)
+	if (step != SQLITE_ROW) {
+		rc = hsm_db_fail(ks->db);
 		goto out;
+	}
 	info->version = (unsigned)sqlite3_column_int64(s, 0);
 	/* The statement's transaction commits when it runs to completion
-	 * (inside an explicit transaction, the statement just ends). */
-	if ((step = sqlite3_step(s)) != SQLITE_DONE)
+	 * (inside an explicit transaction, the statement just ends); a
+	 * commit that fails (disk full) rolls the statement back. */
+	if ((step = sqlite3_step(s)) != SQLITE_DONE) {
+		rc = hsm_db_fail(ks->db);
 		goto out;
+	}
 	info->created = now;
 	info->len = len;
 	rc = TKM_OK;
@@ -363,6 +409,22 @@ row_info(sqlite3_stmt *s, struct hsm_key_info *info)
 	return TKM_OK;
 }
 
+/* A stored record that no put could have written: refused (never used),
+ * and said so, since the command only answers 01. */
+static void
+bad_record(int lib, unsigned index, const char *what)
+{
+	const char *name = hsm_lib_name(lib);
+
+	/* As the console shows them: 0A1 in des/sm4, 05 in rsa/sm2. */
+	hsm_db_note(lib == HSM_LIB_DES || lib == HSM_LIB_SM4
+			? DB_NAME ": corrupt or altered record at %s %03X "
+				  "(%s): refused"
+			: DB_NAME ": corrupt or altered record at %s %02u "
+				  "(%s): refused",
+	    name != NULL ? name : "?", index, what);
+}
+
 int
 hsm_keystore_get(struct hsm_keystore *ks, int lib, unsigned index,
     struct hsm_key_info *info, uint8_t *secret, size_t cap, size_t *len)
@@ -380,17 +442,24 @@ hsm_keystore_get(struct hsm_keystore *ks, int lib, unsigned index,
 	*len = 0;
 	if ((rc = check_index(lib, index)) != TKM_OK)
 		return rc;
-	rc = TKM_ERR_IO;
 	if (sqlite3_bind_int(s, 1, lib) != SQLITE_OK ||
-	    sqlite3_bind_int(s, 2, (int)index) != SQLITE_OK)
+	    sqlite3_bind_int(s, 2, (int)index) != SQLITE_OK) {
+		rc = hsm_db_fail(ks->db);
 		goto out;
+	}
 	step = sqlite3_step(s);
-	if (step == SQLITE_DONE)
+	if (step == SQLITE_DONE) {
 		rc = TKM_ERR_NO_KEY;
-	if (step != SQLITE_ROW)
 		goto out;
-	if ((rc = row_info(s, in)) != TKM_OK)
+	}
+	if (step != SQLITE_ROW) {
+		rc = hsm_db_fail(ks->db);
 		goto out;
+	}
+	if ((rc = row_info(s, in)) != TKM_OK) {
+		bad_record(lib, index, "impossible attributes");
+		goto out;
+	}
 	if (secret != NULL) {
 		if (in->len > cap) {
 			rc = TKM_ERR_SPACE;
@@ -399,8 +468,11 @@ hsm_keystore_get(struct hsm_keystore *ks, int lib, unsigned index,
 		if ((rc = wrap_ctx(lib, index, in->type, &c)) != TKM_OK ||
 		    (rc = hsm_dk_unwrap(ks->dk, &c, sqlite3_column_blob(s, 8),
 			 (size_t)sqlite3_column_bytes(s, 8), secret, len)) !=
-			TKM_OK)
+			TKM_OK) {
+			if (rc == TKM_ERR_VERIFY)
+				bad_record(lib, index, "fails its MAC");
 			goto out;
+		}
 	} else {
 		*len = in->len;
 	}
@@ -421,11 +493,12 @@ hsm_keystore_delete(struct hsm_keystore *ks, int lib, unsigned index)
 
 	if ((rc = check_index(lib, index)) != TKM_OK)
 		return rc;
-	rc = TKM_ERR_IO;
 	if (sqlite3_bind_int(s, 1, lib) != SQLITE_OK ||
 	    sqlite3_bind_int(s, 2, (int)index) != SQLITE_OK ||
-	    sqlite3_step(s) != SQLITE_DONE)
+	    sqlite3_step(s) != SQLITE_DONE) {
+		rc = hsm_db_fail(ks->db);
 		goto out;
+	}
 	rc = sqlite3_changes(ks->db) == 1 ? TKM_OK : TKM_ERR_NO_KEY;
 out:
 	sqlite3_reset(s);
@@ -443,15 +516,21 @@ hsm_keystore_list(struct hsm_keystore *ks, int lib,
 
 	if (lib != 0 && (lib < HSM_LIB_DES || lib > HSM_LIB_SM2))
 		return TKM_ERR_INPUT;
-	rc = TKM_ERR_IO;
-	if (sqlite3_bind_int(s, 1, lib) != SQLITE_OK)
+	if (sqlite3_bind_int(s, 1, lib) != SQLITE_OK) {
+		rc = hsm_db_fail(ks->db);
 		goto out;
+	}
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((rc = row_info(s, &info)) != TKM_OK ||
-		    (rc = fn(arg, &info)) != TKM_OK)
+		if ((rc = row_info(s, &info)) != TKM_OK) {
+			bad_record(sqlite3_column_int(s, 0),
+			    (unsigned)sqlite3_column_int(s, 1),
+			    "impossible attributes");
+			goto out;
+		}
+		if ((rc = fn(arg, &info)) != TKM_OK)
 			goto out;
 	}
-	rc = step == SQLITE_DONE ? TKM_OK : TKM_ERR_IO;
+	rc = step == SQLITE_DONE ? TKM_OK : hsm_db_fail(ks->db);
 out:
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);

@@ -36,6 +36,7 @@
 #include <openssl/ssl.h>
 
 #include "audit.h"
+#include "db.h"
 #include "mgmt.h"
 #include "ops.h"
 #include "server.h"
@@ -331,11 +332,22 @@ audit_op(
 	audit_roles(c, c->s != NULL ? c->s->roles : 0, op, result, detail);
 }
 
+/* An I/O failure names its cause: the file and what went wrong with it
+ * (db.h), e.g. "...: keys.db: disk full (...)". */
 static json_t *
 error_response(int rc, const char *why)
 {
-	return json_pack("{s:b, s:s, s:s}", "ok", 0, "code", tkm_err_wire(rc),
-	    "error", why != NULL ? why : tkm_strerror(rc));
+	const char *cause = rc == TKM_ERR_IO ? hsm_db_cause() : NULL;
+	char msg[640];
+
+	if (why == NULL)
+		why = tkm_strerror(rc);
+	if (cause != NULL) {
+		snprintf(msg, sizeof(msg), "%s: %s", why, cause);
+		why = msg;
+	}
+	return json_pack(
+	    "{s:b, s:s, s:s}", "ok", 0, "code", tkm_err_wire(rc), "error", why);
 }
 
 /* A request that never reached an operation: answered and audited. */
@@ -441,6 +453,7 @@ hsm_mgmt_handle(struct hsm_op_ctx *c, json_t *req)
 	int rc;
 
 	c->s = NULL;
+	hsm_db_cause_clear(); /* the causes of this request only */
 	if (!json_is_object(req))
 		return refuse(
 		    c, "-", TKM_ERR_INPUT, "a request is a JSON object");

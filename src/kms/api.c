@@ -39,8 +39,12 @@ kms_api_error(struct kms_ctx *c, int rc, const char *why, int http)
 			status = 400;
 			break;
 		case TKM_ERR_IO:
+			/* A storage fault names itself ("kms.db: disk
+			 * full (...)"); other database texts may quote
+			 * rows. */
 			status = 500;
-			why = "database error";
+			why = kdb_cause(c->db) != NULL ? kdb_cause(c->db)
+						       : "database error";
 			break;
 		default:
 			status = tkm_err_http(rc);

@@ -49,6 +49,14 @@ kdb_fail(const struct kdb *db)
 	return db->fail;
 }
 
+const char *
+kdb_cause(const struct kdb *db)
+{
+	return db != NULL && db->fail == KDB_FAIL_STORAGE && db->msg[0] != '\0'
+		   ? db->msg
+		   : NULL;
+}
+
 enum kdb_backend
 kdb_backend(const struct kdb *db)
 {
@@ -661,6 +669,7 @@ kdb_open(const char *url, struct kdb **out, char *why, size_t why_len)
 	if ((rc = db->ops->open(db, url)) == TKM_OK &&
 	    (rc = migrate(db)) == TKM_OK) {
 		kdb_clearerr(db);
+		db->ready = 1;
 		*out = db;
 		return TKM_OK;
 	}

@@ -16,7 +16,10 @@
  *   TKM_ERR_IO        anything else the database reported (kdb_fail() is
  *                     KDB_FAIL_RETRY for a serialization failure, deadlock
  *                     or busy timeout, KDB_FAIL_SCHEMA for a database that
- *                     this code cannot use, KDB_FAIL_OTHER otherwise)
+ *                     this code cannot use, KDB_FAIL_STORAGE for a file
+ *                     that cannot be written or read as it is: disk full,
+ *                     read-only, corrupt, I/O error; KDB_FAIL_OTHER
+ *                     otherwise)
  *   TKM_ERR_NO_KEY    kdb_int1() found no row
  *   TKM_ERR_INTERNAL  misuse: a parameter count that does not match the
  *                     statement, a transaction begun twice, ...
@@ -49,6 +52,7 @@ enum kdb_fail {
 	KDB_FAIL_CONSTRAINT, /* NOT NULL, CHECK, FOREIGN KEY */
 	KDB_FAIL_RETRY,      /* serialization failure, deadlock, busy */
 	KDB_FAIL_SCHEMA,     /* database newer than the code, or unknown */
+	KDB_FAIL_STORAGE,    /* disk full, read-only, corrupt, I/O error */
 	KDB_FAIL_OTHER
 };
 
@@ -107,6 +111,10 @@ int kdb_migrations_known(void);
 /* The last failure of this connection: text ("" if none) and kind. */
 const char *kdb_errmsg(const struct kdb *db);
 enum kdb_fail kdb_fail(const struct kdb *db);
+/* A KDB_FAIL_STORAGE failure's text, naming the file and the cause
+ * ("kms.db: disk full (sqlite: ...)"), fit for an answer; NULL for any
+ * other failure (whose text may quote SQL or rows: not for clients). */
+const char *kdb_cause(const struct kdb *db);
 
 /*
  * Run one statement, discarding any rows; v[0..n) bind $1..$n and n MUST

@@ -40,6 +40,7 @@ struct kdb {
 	void *h; /* sqlite3 * or PGconn * */
 	int in_tx;
 	int version; /* schema version after kdb_open */
+	int ready;   /* kdb_open succeeded: failures are the server's to log */
 	int64_t changes;
 	uint64_t retries;
 	uint32_t rnd; /* kdb_tx backoff jitter */

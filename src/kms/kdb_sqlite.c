@@ -1,8 +1,9 @@
 /*
  * kdb_sqlite.c - the SQLite backend of kdb.h: DIR/kms.db.
  *
- * Opened as the HSM opens its files (src/hsm/db.c): the file created 0600
- * and fsynced with its directory before first use, WAL checked to have
+ * Opened as the HSM opens its files (src/hsm/db.c): the file created 0600,
+ * complete, and linked into place with its directory fsynced before first
+ * use (an empty kms.db is refused as truncated), WAL checked to have
  * taken, synchronous=FULL (an acknowledged commit survives a crash),
  * foreign keys on, trusted_schema off, and a busy timeout so that writers
  * of other connections queue instead of failing. Statements are prepared
@@ -12,17 +13,108 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "http.h"
 #include "kdb_impl.h"
 
 #define DB_NAME "kms.db"
+/* 'TKMS' in the header of a new file (PRAGMA application_id); it also
+ * makes a new file non-empty, so that an empty kms.db is damage. */
+#define APP_ID     "1414221139"
+#define RELOG_SECS 10
+
+/*
+ * A storage failure (disk full, read-only, corrupt, I/O error) of an open
+ * database is logged as well as answered: the operator must see it, not
+ * just the client (kdb_open's own failures go to its caller, which says
+ * them once). The same line once per RELOG_SECS per thread: a full disk
+ * fails every write.
+ */
+static void
+log_storage(const struct kdb *db)
+{
+	static _Thread_local char last[256];
+	static _Thread_local time_t at;
+	const char *msg = kdb_errmsg(db);
+	time_t now = time(NULL);
+
+	if (!db->ready)
+		return;
+	if (strncmp(last, msg, sizeof(last) - 1) == 0 && now - at < RELOG_SECS)
+		return;
+	snprintf(last, sizeof(last), "%s", msg);
+	at = now;
+	kms_log("database: %s", msg);
+}
+
+/* The cause in a few words, from errno (ours, or what SQLite saw). */
+static const char *
+errno_class(int e)
+{
+	switch (e) {
+	case ENOSPC:
+	case EDQUOT:
+		return "disk full";
+	case EROFS:
+		return "read-only file system";
+	case EACCES:
+	case EPERM:
+		return "permission denied";
+	case EIO:
+		return "I/O error";
+	default:
+		return NULL;
+	}
+}
+
+/* A storage failure's cause, or NULL for one that is not. */
+static const char *
+storage_class(int ext, int sys)
+{
+	const char *c;
+
+	switch (ext & 0xff) {
+	case SQLITE_FULL:
+		return "disk full";
+	case SQLITE_READONLY:
+		return "read-only";
+	case SQLITE_CORRUPT:
+		return "corrupt";
+	case SQLITE_NOTADB:
+		return "corrupt: not a database";
+	case SQLITE_IOERR:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+		if ((c = errno_class(sys)) != NULL)
+			return c;
+		return (ext & 0xff) == SQLITE_IOERR ? "I/O error"
+						    : "cannot open";
+	default:
+		return NULL;
+	}
+}
+
+/* A failed system call on kms.db: logged, recorded, TKM_ERR_IO. */
+static int
+sys_fail(struct kdb *db, const char *what)
+{
+	int e = errno;
+	const char *c = errno_class(e);
+
+	kdb_seterr(db, TKM_ERR_IO, KDB_FAIL_STORAGE, DB_NAME ": %s (%s: %s)",
+	    c != NULL ? c : "cannot be used", what, strerror(e));
+	log_storage(db);
+	return TKM_ERR_IO;
+}
 
 static enum kdb_fail
 classify(int ext)
@@ -50,8 +142,15 @@ sq_err(struct kdb *db)
 	sqlite3 *h = db->h;
 	int ext = sqlite3_extended_errcode(h);
 	enum kdb_fail f = classify(ext);
+	const char *c = storage_class(ext, sqlite3_system_errno(h));
 	int rc;
 
+	if (c != NULL) {
+		kdb_seterr(db, TKM_ERR_IO, KDB_FAIL_STORAGE,
+		    DB_NAME ": %s (sqlite: %s)", c, sqlite3_errmsg(h));
+		log_storage(db);
+		return TKM_ERR_IO;
+	}
 	if ((ext & 0xff) == SQLITE_NOMEM)
 		rc = TKM_ERR_NOMEM;
 	else if (f == KDB_FAIL_UNIQUE || f == KDB_FAIL_CONSTRAINT)
@@ -62,40 +161,81 @@ sq_err(struct kdb *db)
 }
 
 /*
- * Create DIR (0700) and DIR/kms.db (0600) when missing, fsyncing the file
- * and the directory, so that the file the first commit goes into cannot
- * vanish in a crash; SQLite gives its WAL and SHM files the same mode.
+ * Create DIR (0700) when missing, and DIR/kms.db (0600) as a database of
+ * one page (its header, with our application id), complete and fsynced
+ * under a temporary name, then linked into place and the directory
+ * fsynced: kms.db is never seen empty or half-made, so an empty kms.db is
+ * damage (truncated) and is refused, never taken for a new database.
+ * link() does not replace: a kmsd that made it first keeps its file.
  */
 static int
 create_file(struct kdb *db, const char *dir, const char *path)
 {
-	int fd, rc = TKM_OK;
+	static atomic_uint seq;
+	char tmp[4096];
+	sqlite3 *h = NULL;
+	int fd, n, rc = TKM_OK;
+
+	n = snprintf(tmp, sizeof(tmp), "%s/.%s.new.%ld.%u", dir, DB_NAME,
+	    (long)getpid(), atomic_fetch_add(&seq, 1));
+	if (n < 0 || (size_t)n >= sizeof(tmp))
+		return kdb_seterr(db, TKM_ERR_INPUT, KDB_FAIL_OTHER,
+		    "directory name too long");
+	fd =
+	    open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return sys_fail(db, "create");
+	close(fd);
+	if (sqlite3_open_v2(tmp, &h,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+		NULL) != SQLITE_OK ||
+	    sqlite3_exec(h,
+		"PRAGMA synchronous = FULL; PRAGMA application_id = " APP_ID,
+		NULL, NULL, NULL) != SQLITE_OK) {
+		db->h = h;
+		rc = sq_err(db);
+		db->h = NULL;
+	} else if (link(tmp, path) != 0 && errno != EEXIST) {
+		rc = sys_fail(db, "create");
+	}
+	sqlite3_close(h);
+	unlink(tmp);
+	if (rc != TKM_OK)
+		return rc;
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return sys_fail(db, "open the directory");
+	if (fsync(fd) != 0)
+		rc = sys_fail(db, "sync the directory");
+	close(fd);
+	return rc;
+}
+
+/* Make DIR and kms.db if missing; refuse an empty kms.db (above) unless
+ * a WAL beside it holds its pages (made by an older kmsd). */
+static int
+prepare_file(struct kdb *db, const char *dir, const char *path)
+{
+	char wal[4096 + 8];
+	struct stat sb;
 
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-		return kdb_seterr(db, TKM_ERR_IO, KDB_FAIL_OTHER,
+		return kdb_seterr(db, TKM_ERR_IO, KDB_FAIL_STORAGE,
 		    "cannot create %s: %s", dir, strerror(errno));
-	fd = open(
-	    path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		if (errno == EEXIST)
-			return TKM_OK;
-		return kdb_seterr(db, TKM_ERR_IO, KDB_FAIL_OTHER,
-		    "cannot create %s: %s", path, strerror(errno));
+	if (stat(path, &sb) != 0) {
+		if (errno != ENOENT)
+			return sys_fail(db, "stat");
+		return create_file(db, dir, path);
 	}
-	if (fsync(fd) != 0)
-		rc = TKM_ERR_IO;
-	close(fd);
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		rc = TKM_ERR_IO;
-	else {
-		if (fsync(fd) != 0)
-			rc = TKM_ERR_IO;
-		close(fd);
-	}
-	if (rc != TKM_OK)
-		return kdb_seterr(db, rc, KDB_FAIL_OTHER, "cannot sync %s: %s",
-		    path, strerror(errno));
-	return TKM_OK;
+	if (sb.st_size > 0)
+		return TKM_OK;
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	if (stat(wal, &sb) == 0 && sb.st_size > 0)
+		return TKM_OK;
+	kdb_seterr(db, TKM_ERR_IO, KDB_FAIL_STORAGE,
+	    DB_NAME ": corrupt (an empty file: truncated?); restore it from a "
+		    "copy, or remove it to start a new database");
+	log_storage(db);
+	return TKM_ERR_IO;
 }
 
 static int
@@ -112,18 +252,18 @@ set_wal(struct kdb *db)
 {
 	sqlite3_stmt *s = NULL;
 	const unsigned char *mode;
-	int ok;
+	int rc = TKM_OK;
 
-	ok = sqlite3_prepare_v2(db->h, "PRAGMA journal_mode = WAL", -1, &s,
-		 NULL) == SQLITE_OK &&
-	     sqlite3_step(s) == SQLITE_ROW &&
-	     (mode = sqlite3_column_text(s, 0)) != NULL &&
-	     strcmp((const char *)mode, "wal") == 0;
-	sqlite3_finalize(s);
-	if (!ok)
-		return kdb_seterr(db, TKM_ERR_IO, KDB_FAIL_OTHER,
+	if (sqlite3_prepare_v2(db->h, "PRAGMA journal_mode = WAL", -1, &s,
+		NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW)
+		rc = sq_err(db); /* e.g. no room for the WAL */
+	else if ((mode = sqlite3_column_text(s, 0)) == NULL ||
+		 strcmp((const char *)mode, "wal") != 0)
+		rc = kdb_seterr(db, TKM_ERR_IO, KDB_FAIL_OTHER,
 		    "sqlite: cannot switch to WAL: %s", sqlite3_errmsg(db->h));
-	return TKM_OK;
+	sqlite3_finalize(s);
+	return rc;
 }
 
 static int
@@ -137,19 +277,31 @@ sq_open(struct kdb *db, const char *dir)
 	if (n < 0 || (size_t)n >= sizeof(path))
 		return kdb_seterr(db, TKM_ERR_INPUT, KDB_FAIL_OTHER,
 		    "directory name too long");
-	if ((rc = create_file(db, dir, path)) != TKM_OK)
+	if ((rc = prepare_file(db, dir, path)) != TKM_OK)
 		return rc;
 	if (sqlite3_open_v2(path, &h,
 		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 		NULL) != SQLITE_OK) {
-		rc = kdb_seterr(db, TKM_ERR_IO, KDB_FAIL_OTHER,
-		    "sqlite: cannot open %s: %s", path,
-		    h != NULL ? sqlite3_errmsg(h) : "no memory");
+		if (h == NULL)
+			return kdb_seterr(
+			    db, TKM_ERR_NOMEM, KDB_FAIL_OTHER, "no memory");
+		db->h = h;
+		rc = sq_err(db);
 		sqlite3_close(h);
+		db->h = NULL;
 		return rc;
 	}
 	db->h = h;
 	sqlite3_extended_result_codes(h, 1);
+	/* SQLite opens a file it may not write read-only and fails only at
+	 * the first write: refuse it now (kdb_close closes h). */
+	if (sqlite3_db_readonly(h, "main") == 1) {
+		kdb_seterr(db, TKM_ERR_IO, KDB_FAIL_STORAGE,
+		    DB_NAME ": read-only (the file cannot be opened for "
+			    "writing)");
+		log_storage(db);
+		return TKM_ERR_IO;
+	}
 	if (sqlite3_busy_timeout(h, KDB_BUSY_MS) != SQLITE_OK)
 		return sq_err(db);
 	if ((rc = set_wal(db)) != TKM_OK)
