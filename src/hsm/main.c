@@ -24,6 +24,7 @@
 #include "admin.h"
 #include "audit.h"
 #include "config.h"
+#include "db.h"
 #include "dk.h"
 #include "hsm.h"
 #include "mgmt.h"
@@ -404,7 +405,10 @@ main(int argc, char **argv)
 	rc = run(&o, &cfg);
 	libevent_global_shutdown();
 	if (rc != TKM_OK) {
-		hsm_log("exiting on error: %s", tkm_strerror(rc));
+		/* The store's own words when a file failed ("keys.db: disk
+		 * full (...)"), the code's otherwise. */
+		hsm_log("exiting on error: %s",
+		    hsm_db_cause() != NULL ? hsm_db_cause() : tkm_strerror(rc));
 		return 1;
 	}
 	hsm_log("stopped");

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "db.h"
 #include "hsm.h"
 #include "keys.h"
 #include "licence.h"
@@ -188,6 +189,16 @@ hsm_worker_sync(struct hsm_worker *w)
 	hsm_worker_leave(w);
 }
 
+/* What went wrong opening a store: its file and cause when a file failed
+ * (db.h), the code's words otherwise. */
+static const char *
+store_why(int rc)
+{
+	const char *cause = rc == TKM_ERR_IO ? hsm_db_cause() : NULL;
+
+	return cause != NULL ? cause : tkm_strerror(rc);
+}
+
 struct hsm_keystore *
 hsm_worker_ks(struct hsm_worker *w)
 {
@@ -201,7 +212,7 @@ hsm_worker_ks(struct hsm_worker *w)
 	/* The store borrows w->dk: hsm_worker_enter() closes it before
 	 * that DK can be gone (it was retired: the generation moved). */
 	if ((rc = hsm_keystore_open(w->st->dir, w->dk, &w->ks)) != TKM_OK) {
-		hsm_log("key store: %s", tkm_strerror(rc));
+		hsm_log("key store: %s", store_why(rc));
 		w->ks = NULL;
 	}
 	return w->ks;
@@ -214,7 +225,7 @@ hsm_worker_lic(struct hsm_worker *w)
 
 	if (w->lic == NULL &&
 	    (rc = hsm_lic_open(w->st->dir, &w->lic)) != TKM_OK) {
-		hsm_log("licence store: %s", tkm_strerror(rc));
+		hsm_log("licence store: %s", store_why(rc));
 		w->lic = NULL;
 	}
 	return w->lic;
