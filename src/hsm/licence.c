@@ -391,7 +391,7 @@ count(struct hsm_lic *l, const char *cmd, int lib, unsigned index, int64_t now)
 	/* SQLITE_DONE: the statement's transaction committed (or, in an
 	 * explicit one, the statement ended). */
 	rc = sqlite3_step(s) == SQLITE_DONE ? sqlite3_changes(l->db) == 1
-					    : TKM_ERR_IO;
+					    : hsm_db_fail(l->db);
 out:
 	done(s);
 	return rc;
@@ -407,9 +407,11 @@ why(struct hsm_lic *l, const char *cmd, int lib, unsigned index, int64_t now)
 
 	if ((rc = bind_key(s, cmd, lib, index)) != TKM_OK)
 		goto out;
-	rc = TKM_ERR_IO;
-	if (sqlite3_step(s) != SQLITE_ROW)
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		rc = hsm_db_fail(l->db);
 		goto out;
+	}
+	rc = TKM_ERR_IO;
 	if (sqlite3_column_type(s, 0) != SQLITE_NULL) {
 		/* Expired first: renewing is what it needs either way. */
 		if (sqlite3_column_int64(s, 1) < now)
@@ -664,6 +666,8 @@ insert(struct hsm_lic *l, const struct hsm_licence *lic)
 		rc = TKM_OK;
 	else if (step == SQLITE_CONSTRAINT)
 		rc = TKM_ERR_INPUT; /* the same (key, command) twice */
+	else
+		rc = hsm_db_fail(l->db);
 out:
 	done(s);
 	return rc;
@@ -715,7 +719,8 @@ hsm_lic_replace(struct hsm_lic *l, const uint8_t nonce[16], uint64_t seq,
 		rc = TKM_ERR_VERIFY;
 		goto out;
 	}
-	rc = sqlite3_step(l->st[ST_CLEAR]) == SQLITE_DONE ? TKM_OK : TKM_ERR_IO;
+	rc = sqlite3_step(l->st[ST_CLEAR]) == SQLITE_DONE ? TKM_OK
+							  : hsm_db_fail(l->db);
 	done(l->st[ST_CLEAR]);
 	if (rc != TKM_OK)
 		goto out;
@@ -752,7 +757,8 @@ hsm_lic_wipe(const char *dir)
 	if ((rc = hsm_db_exec(l->db, "BEGIN IMMEDIATE")) != TKM_OK ||
 	    (rc = read_state(l, &st)) != TKM_OK)
 		goto out;
-	rc = sqlite3_step(l->st[ST_CLEAR]) == SQLITE_DONE ? TKM_OK : TKM_ERR_IO;
+	rc = sqlite3_step(l->st[ST_CLEAR]) == SQLITE_DONE ? TKM_OK
+							  : hsm_db_fail(l->db);
 	done(l->st[ST_CLEAR]);
 	/* Enforcement off, no pending request; the sequence stays, so an
 	 * update made before the zeroise can never be applied after it. */

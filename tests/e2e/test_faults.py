@@ -240,8 +240,7 @@ class HsmFaults(unittest.TestCase):
         log = city.stderr()
         self.assertIn('keys.db: disk full', log)
         self.assertIn('audit.db: disk full', log)
-        # licence.c does not name its file's cause yet: dispatch.c's line.
-        self.assertIn('licence store: ', log)
+        self.assertIn('licences.db: disk full', log)
         print('disk full: %d A0 acknowledged, %d refused (41); UB %s'
               % (len(acked), len(refused),
                  b' '.join(full_uses).decode()))
