@@ -933,26 +933,23 @@ issue_prepare(
 	return TKM_OK;
 }
 
-/* Root keys issued by one run, for their events. */
+/*
+ * Key events "issued" of one run, written key by key as each copy is
+ * recorded, so that a KMS stopped in mid-city (a crash, a kill) leaves
+ * at most the copy in flight without its event. A copy found issued
+ * (existed) with no event of a key.issue for its HSM and city (or of a
+ * key.reissue) was recorded by a run that stopped before writing it:
+ * this run, which found and checked it, writes it. The distribution
+ * record therefore names who issued every copy.
+ */
 struct issued_log {
-	size_t n;
-	int64_t ids[BATCH_MAX];
-	char tmpl[BATCH_MAX][64];
-	char alg[BATCH_MAX][4];
+	struct kdb *db;
+	const char *actor;
+	int64_t proposal, hsm;
+	const char *city;  /* city code */
+	int rc;            /* the first event that could not be written */
+	char why[KMS_WHY]; /* its message (msg is the flow's meanwhile) */
 };
-
-static void
-log_key(void *arg, const struct kms_progress *p)
-{
-	struct issued_log *l = arg;
-
-	if (p->step != KMS_STEP_DONE || p->rc != TKM_OK || p->existed ||
-	    l->n == BATCH_MAX)
-		return;
-	snprintf(l->tmpl[l->n], sizeof(l->tmpl[0]), "%s", p->template_name);
-	snprintf(l->alg[l->n], sizeof(l->alg[0]), "%s", p->alg);
-	l->ids[l->n++] = 0;
-}
 
 /* The active root key of a template and algorithm; 0 when none. */
 static int
@@ -971,28 +968,92 @@ active_root(struct kdb *db, const char *tmpl, const char *alg, int64_t *id)
 	return rc;
 }
 
-/* Key events "issued" for what l holds. */
+/* Does payload (a key.issue's, as stored) name HSM hsm and city code? */
 static int
-note_issued(struct kdb *db, struct issued_log *l, const char *actor, int64_t id)
+payload_covers(const char *text, int64_t hsm, const char *city)
 {
+	json_t *p = json_loads(text != NULL ? text : "", 0, NULL), *c;
 	size_t i;
+	int yes = 0;
+
+	if (p != NULL && id_of(json_object_get(p, "hsm")) == hsm) {
+		c = json_object_get(p, "cities");
+		for (i = 0; i < json_array_size(c) && !yes; i++)
+			yes = json_is_string(json_array_get(c, i)) &&
+			      strcmp(json_string_value(json_array_get(c, i)),
+				  city) == 0;
+	}
+	json_decref(p);
+	return yes;
+}
+
+/* 1: root key rk has an "issued" event of a proposal that issued it to
+ * l's HSM and city (a key.issue naming them, or a key.reissue); 0: none;
+ * < 0: a database error. */
+static int
+has_event(struct issued_log *l, int64_t rk)
+{
+	struct kdb_rows *r = NULL;
+	int rc, yes = 0;
+
+	rc = kdb_query(l->db, &r,
+	    "SELECT p.kind, p.payload FROM key_events e"
+	    " JOIN proposals p ON p.id = e.proposal_id"
+	    " WHERE e.root_key_id = $1 AND e.kind = 'issued'",
+	    KDB_INT(rk));
+	while (rc == TKM_OK && !yes && (rc = kdb_next(r)) == 1) {
+		rc = TKM_OK;
+		yes = strcmp(kdb_text(r, 0), "key.reissue") == 0 ||
+		      (strcmp(kdb_text(r, 0), "key.issue") == 0 &&
+			  payload_covers(kdb_text(r, 1), l->hsm, l->city));
+	}
+	kdb_rows_free(r);
+	return rc < 0 ? rc : yes;
+}
+
+/* The event of a copy of root key rk just recorded (existed 0) or found
+ * (existed 1). */
+static void
+note_key(struct issued_log *l, int64_t rk, int existed)
+{
 	int rc = TKM_OK;
 
-	for (i = 0; i < l->n && rc == TKM_OK; i++) {
-		if (l->ids[i] == 0 &&
-		    (rc = active_root(db, l->tmpl[i], l->alg[i], &l->ids[i])) ==
-			TKM_OK &&
-		    l->ids[i] == 0)
-			rc = TKM_ERR_INTERNAL; /* rotated meanwhile */
-		if (rc == TKM_OK)
-			rc = kms_lc_note(
-			    db, l->ids[i], "issued", actor, id, NULL);
-		if (rc != TKM_OK)
-			say("%s %s was issued but its event could not be"
-			    " recorded: %s",
-			    l->tmpl[i], l->alg[i], kdb_errmsg(db));
+	if (l->rc != TKM_OK)
+		return;
+	if (rk == 0)
+		rc = TKM_ERR_INTERNAL; /* rotated meanwhile */
+	else if (existed)
+		rc = has_event(l, rk);
+	if (rc == 0) /* a new copy, or one found without its event */
+		rc = kms_lc_note(
+		    l->db, rk, "issued", l->actor, l->proposal, NULL);
+	if (rc < 0) {
+		snprintf(l->why, sizeof(l->why),
+		    "root key %lld was issued but its event could not be"
+		    " recorded: %s (issuing again records it)",
+		    (long long)rk, kdb_errmsg(l->db));
+		l->rc = rc;
 	}
-	return rc;
+}
+
+/* Progress of kms_flow_issue_city: each key done. */
+static void
+log_key(void *arg, const struct kms_progress *p)
+{
+	struct issued_log *l = arg;
+	int64_t rk = 0;
+
+	if (p->step != KMS_STEP_DONE || p->rc != TKM_OK || l->rc != TKM_OK)
+		return;
+	if ((l->rc = active_root(l->db, p->template_name, p->alg, &rk)) !=
+	    TKM_OK) {
+		snprintf(l->why, sizeof(l->why),
+		    "%s %s was issued but its event could not be recorded: %s"
+		    " (issuing again records it)",
+		    p->template_name, p->alg, kdb_errmsg(l->db));
+		return;
+	}
+	note_key(l, rk, p->existed);
 }
 
 /* Issue the templates tl (every template: NULL) for one city. */
@@ -1009,12 +1070,12 @@ issue_city(struct kdb *db, int64_t hsm, int64_t city, json_t *tl,
 
 	memset(&o, 0, sizeof(o));
 	memset(b, 0, sizeof(*b));
-	l->n = 0;
 	if (tl == NULL) {
 		o.progress = log_key;
 		o.arg = l;
-		return kms_flow_issue_city(
-		    db, city, hsm, &o, b, msg, sizeof(msg));
+		rc =
+		    kms_flow_issue_city(db, city, hsm, &o, b, msg, sizeof(msg));
+		goto out;
 	}
 	b->total = nroots;
 	for (i = 0; i < nroots; i++) {
@@ -1024,14 +1085,20 @@ issue_city(struct kdb *db, int64_t hsm, int64_t city, json_t *tl,
 			b->failed = 1;
 			break;
 		}
-		if (one.existed) {
+		if (one.existed)
 			b->existed++;
-		} else {
+		else
 			b->issued++;
-			l->ids[l->n++] = roots[i];
-		}
+		note_key(l, roots[i], one.existed);
+		if (l->rc != TKM_OK)
+			break;
 	}
 	b->elapsed_ms = mono_ms() - t0;
+out:
+	if (rc == TKM_OK && l->rc != TKM_OK) {
+		snprintf(msg, sizeof(msg), "%s", l->why);
+		rc = l->rc;
+	}
 	return rc;
 }
 
@@ -1074,16 +1141,16 @@ issue_exec(struct kdb *db, int64_t now, int64_t id, json_t *s, json_t **result,
 	       *tl = json_object_get(s, "templates");
 	json_t *res = json_object(), *arr = json_array(), *e;
 	int64_t hsm = id_of(json_object_get(s, "hsm")), roots[BATCH_MAX], cid;
-	struct issued_log *l = calloc(1, sizeof(*l));
+	struct issued_log l;
 	char actor[ACTOR_MAX];
 	struct kms_batch b;
 	const char *code;
 	size_t i, nroots = 0, keys = 0;
-	int rc, http, rc2;
+	int rc, http;
 
 	(void)now;
 	msg[0] = '\0';
-	if (res == NULL || arr == NULL || l == NULL ||
+	if (res == NULL || arr == NULL ||
 	    json_object_set(res, "cities", arr) != 0) {
 		rc = TKM_ERR_NOMEM;
 		goto out;
@@ -1097,7 +1164,10 @@ issue_exec(struct kdb *db, int64_t now, int64_t id, json_t *s, json_t **result,
 		if ((rc = city_by_code(db, json_array_get(cities, i), &cid, why,
 			 &http)) != TKM_OK)
 			goto out;
-		rc = issue_city(db, hsm, cid, tl, roots, nroots, l, &b);
+		l = (struct issued_log){db, actor, id, hsm, code, TKM_OK, ""};
+		/* Each copy's event is written as it is recorded (note_key),
+		 * also before a failure. */
+		rc = issue_city(db, hsm, cid, tl, roots, nroots, &l, &b);
 		keys += b.issued + b.existed;
 		e = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "city_code",
 		    code, "total", (json_int_t)b.total, "issued",
@@ -1108,25 +1178,14 @@ issue_exec(struct kdb *db, int64_t now, int64_t id, json_t *s, json_t **result,
 			rc = TKM_ERR_NOMEM;
 			goto out;
 		}
-		/* What was issued before a failure is recorded too; the
-		 * failure's message stays the one shown. */
-		if (rc != TKM_OK) {
-			snprintf(tmp, sizeof(tmp), "%s", msg);
-			(void)note_issued(db, l, actor, id);
-			snprintf(msg, sizeof(msg), "%s", tmp);
+		if (rc != TKM_OK)
 			goto out;
-		}
-		if ((rc2 = note_issued(db, l, actor, id)) != TKM_OK) {
-			rc = rc2;
-			goto out;
-		}
 	}
 out:
 	if (res != NULL)
 		json_object_set_new(
 		    res, "keys", json_integer((json_int_t)keys));
 	json_decref(arr);
-	free(l);
 	return finish(rc, res, result, why);
 }
 

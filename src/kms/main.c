@@ -31,6 +31,7 @@
 #include "http.h"
 #include "kaudit.h"
 #include "kdb.h"
+#include "proposal.h"
 #include "tkm/mem.h"
 #include "tkm/priv.h"
 #include "tkm/selftest.h"
@@ -329,6 +330,7 @@ run(const struct opts *o)
 	char addr[64], dbwhy[KDB_WHY];
 	unsigned port;
 	sigset_t sigs;
+	size_t nrec = 0;
 	int rc, sig = 0, api_ok = 0;
 
 	if (split_listen(o->listen, addr, sizeof(addr), &port) != 0) {
@@ -367,6 +369,16 @@ run(const struct opts *o)
 		kms_log("bootstrap failed: %s", tkm_strerror(rc));
 		goto out;
 	}
+	/* Executions a stopped daemon left "approved" (proposal.h). */
+	if ((rc = kms_proposal_recover(db, (int64_t)time(NULL), &nrec)) !=
+	    TKM_OK) {
+		kms_log("interrupted proposals: %s", kdb_errmsg(db));
+		goto out;
+	}
+	if (nrec > 0)
+		kms_log("%zu proposal(s) interrupted by a stop in mid-execution"
+			" marked failed: propose them again to continue",
+		    nrec);
 	if ((rc = kms_api_init(&api, url, o->idle)) != TKM_OK)
 		goto out;
 	api_ok = 1;

@@ -861,6 +861,58 @@ out:
 	return rc;
 }
 
+/*
+ * PostgreSQL: an approval holds a session advisory lock on its proposal
+ * from before the decision until its execution is recorded. Several
+ * tkms-kmsd may share the database; one that dies loses its session and
+ * with it the lock, which tells kms_proposal_recover on any other that
+ * the proposal's execution was interrupted, not merely long. SQLite has
+ * one daemon per database: nothing to take.
+ */
+#define EXEC_LOCK_NS ((int64_t)0x746B6D73 << 32) /* "tkms" */
+
+static int
+exec_lock(struct kdb *db, int64_t id)
+{
+	int64_t one;
+
+	if (kdb_backend(db) != KDB_PG)
+		return TKM_OK;
+	return kdb_int1(db, &one,
+	    "SELECT 1 FROM (SELECT pg_advisory_lock($1::bigint)) x",
+	    KDB_INT(EXEC_LOCK_NS | id));
+}
+
+/* 1: taken (free before), 0: held by another session, < 0: error. */
+static int
+exec_trylock(struct kdb *db, int64_t id)
+{
+	int64_t got;
+	int rc;
+
+	if (kdb_backend(db) != KDB_PG)
+		return 1;
+	rc = kdb_int1(db, &got,
+	    "SELECT CASE WHEN pg_try_advisory_lock($1::bigint) THEN 1"
+	    " ELSE 0 END",
+	    KDB_INT(EXEC_LOCK_NS | id));
+	return rc != TKM_OK ? rc : got == 1;
+}
+
+static void
+exec_unlock(struct kdb *db, int64_t id)
+{
+	int64_t got;
+
+	/* An unlock that fails leaves the lock to the session's end. */
+	if (kdb_backend(db) == KDB_PG &&
+	    kdb_int1(db, &got,
+		"SELECT CASE WHEN pg_advisory_unlock($1::bigint) THEN 1"
+		" ELSE 0 END",
+		KDB_INT(EXEC_LOCK_NS | id)) != TKM_OK)
+		return;
+}
+
 /* After the transaction: the proposal "failed" (or "executed"), with
  * result, and its audit row. Only from open (apply failed) or approved
  * (execute ran). */
@@ -887,6 +939,12 @@ finish_tx(struct kdb *db, void *arg)
 		 KDB_TEXT(f->state), KDB_INT(f->u->id), KDB_INT(f->now),
 		 KDB_TEXT(res), KDB_INT(f->id), KDB_TEXT(f->from))) != TKM_OK)
 		goto out;
+	if (kdb_changes(db) != 1) {
+		/* No longer f->from: taken as interrupted meanwhile (a lost
+		 * PostgreSQL session lost its lock). Nothing to claim. */
+		rc = TKM_ERR_INPUT;
+		goto out;
+	}
 	rc = audit_step(db, f->now, f->u->name,
 	    strcmp(f->state, "failed") == 0 ? "proposal.failed"
 					    : "proposal.executed",
@@ -912,6 +970,10 @@ kms_proposal_decide(struct kdb *db, int64_t now, const struct kms_user *u,
 	*out = NULL;
 	*why = NULL;
 	*http = 0;
+	if (approve && (rc = exec_lock(db, id)) != TKM_OK) {
+		*why = "database error";
+		return rc;
+	}
 	rc = kdb_tx(db, decide_tx, &d);
 	if (d.rc != TKM_OK) {
 		rc = d.rc;
@@ -955,6 +1017,8 @@ kms_proposal_decide(struct kdb *db, int64_t now, const struct kms_user *u,
 	if ((rc = kms_proposal_list(db, NULL, id, out)) != TKM_OK)
 		*why = "database error";
 out:
+	if (approve)
+		exec_unlock(db, id);
 	d.rc = TKM_OK;
 	decide_reset(&d);
 	return rc;
@@ -995,11 +1059,106 @@ expire_tx(struct kdb *db, void *arg)
 	return TKM_OK;
 }
 
+/* --- interrupted executions ---------------------------------------------- */
+
+#define INTERRUPTED                                                            \
+	"interrupted: tkms-kmsd stopped while executing this proposal. What"   \
+	" it did is recorded as it was done (issued keys, their events) and"   \
+	" the HSMs hold it; propose the same change again to continue"
+
+struct interrupted {
+	int64_t now, id;
+	const char *kind;
+	int done;
+};
+
+static int
+interrupted_tx(struct kdb *db, void *arg)
+{
+	struct interrupted *w = arg;
+	json_t *res = json_pack("{s:s}", "error", INTERRUPTED), *x = NULL;
+	char *text = NULL;
+	int rc = TKM_ERR_NOMEM;
+
+	w->done = 0;
+	if (res == NULL || (text = json_dumps(res, JSON_COMPACT)) == NULL ||
+	    (x = json_pack("{s:O}", "result", res)) == NULL)
+		goto out;
+	if ((rc = kdb_exec(db,
+		 "UPDATE proposals SET state = 'failed', result = $1"
+		 " WHERE id = $2 AND state = 'approved'",
+		 KDB_TEXT(text), KDB_INT(w->id))) != TKM_OK ||
+	    kdb_changes(db) != 1)
+		goto out; /* finished meanwhile: nothing to do */
+	if ((rc = audit_step(db, w->now, "system", "proposal.failed", w->id,
+		 w->kind, x)) == TKM_OK)
+		w->done = 1;
+out:
+	kms_json_free(text);
+	json_decref(res);
+	json_decref(x);
+	return rc;
+}
+
+int
+kms_proposal_recover(struct kdb *db, int64_t now, size_t *n)
+{
+	struct kdb_rows *r = NULL;
+	struct interrupted w;
+	int64_t ids[64], after = 0;
+	char kinds[64][64];
+	size_t i, m;
+	int rc, got;
+
+	*n = 0;
+	do {
+		m = 0;
+		if ((rc = kdb_query(db, &r,
+			 "SELECT id, kind FROM proposals WHERE state ="
+			 " 'approved' AND id > $1 ORDER BY id LIMIT 64",
+			 KDB_INT(after))) != TKM_OK)
+			return rc;
+		while (m < 64 && (rc = kdb_next(r)) == 1) {
+			ids[m] = kdb_int(r, 0);
+			snprintf(
+			    kinds[m], sizeof(kinds[m]), "%s", kdb_text(r, 1));
+			m++;
+		}
+		kdb_rows_free(r);
+		if (rc < 0)
+			return rc;
+		for (i = 0; i < m; i++) {
+			after = ids[i];
+			if ((got = exec_trylock(db, ids[i])) < 0)
+				return got;
+			if (got == 0)
+				continue; /* running in another tkms-kmsd */
+			w = (struct interrupted){now, ids[i], kinds[i], 0};
+			rc = kdb_tx(db, interrupted_tx, &w);
+			exec_unlock(db, ids[i]);
+			if (rc != TKM_OK)
+				return rc;
+			*n += (size_t)w.done;
+		}
+	} while (m == 64);
+	return TKM_OK;
+}
+
 int
 kms_proposal_expire(struct kdb *db, int64_t now)
 {
 	int64_t n;
+	size_t k;
 	int rc;
+
+	/* Several daemons may share PostgreSQL: one that died leaves its
+	 * executions to the others (kms_proposal_recover). */
+	if (kdb_backend(db) == KDB_PG &&
+	    ((rc = kdb_int1(db, &n,
+		  "SELECT count(*) FROM proposals WHERE state = 'approved'")) !=
+		    TKM_OK ||
+		(n > 0 && (rc = kms_proposal_recover(db, now, &k)) != TKM_OK)))
+		return rc;
 
 	/* Most calls find nothing: look before taking the write lock. */
 	if ((rc = kdb_int1(db, &n,

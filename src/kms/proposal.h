@@ -80,8 +80,23 @@ int kms_proposal_decide(struct kdb *db, int64_t now, const struct kms_user *u,
     int64_t id, int approve, const char *reason, json_t **out, const char **why,
     int *http) TKM_MUST_CHECK;
 
-/* Mark open proposals past their time "expired" (audited). */
+/* Mark open proposals past their time "expired" (audited). On
+ * PostgreSQL also runs kms_proposal_recover. */
 int kms_proposal_expire(struct kdb *db, int64_t now) TKM_MUST_CHECK;
+
+/*
+ * Proposals left "approved" (execution under way) by a tkms-kmsd that
+ * stopped while executing them (a crash, a kill) become "failed" with
+ * result.error saying they were interrupted (audited proposal.failed by
+ * "system"): what their execution did is recorded step by step, and
+ * proposing the same change again continues it (docs/kms-flows.md). The
+ * server runs this before it serves. On SQLite one daemon owns the
+ * database, so every approved proposal found then is interrupted; on
+ * PostgreSQL an execution holds an advisory lock on its proposal for its
+ * whole run (kms_proposal_decide), which the server's session loses when
+ * it dies, so only proposals whose lock is free are taken. *n: how many.
+ */
+int kms_proposal_recover(struct kdb *db, int64_t now, size_t *n) TKM_MUST_CHECK;
 
 /* Proposals newest first (state NULL: all), at most KMS_PROPOSAL_LIST;
  * or one (id > 0; TKM_ERR_NO_KEY if none). Secrets in payloads (password

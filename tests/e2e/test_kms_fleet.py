@@ -47,14 +47,11 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hsmlib import BUILD, Hsm, frame, read_frame, recv_exact  # noqa: E402
+from kmslib import (ALG_FLAG, GZ, GZ_ROW, PER_CITY, SZ,  # noqa: E402
+                    SZ_ROW, KmsApi, bu, city_factor, hsm_cmd,
+                    put_tk)
 from test_kmsd import Kmsd  # noqa: E402
 
-GZ, SZ = '5810', '5840'  # Guangzhou, Shenzhen: appendix 1 rows 1 and 2
-GZ_ROW, SZ_ROW = 1, 2
-NTEMPLATES = 23
-PER_CITY = 2 * NTEMPLATES  # keys a business or city HSM holds per city
-TK = {'X': 'K001', 'S': 'K101'}
-ALG_FLAG = {'DES': 'X', 'SM4': 'S'}
 KILL_AT = 10  # the proxy stops the HSM at this A6
 
 # docs/ceremonies.md 3.1 step 4: the city HSM's business whitelist.
@@ -72,11 +69,6 @@ CARD_FACTOR = ASN[-16:]
 # terminal number 6 | date 4 | time 3.
 TAC_DATA = ('000186A0' + '0007' + '00002710' + '02' + '112233445566' +
             '20261123' + '101500')
-
-
-def city_factor(code):
-    """kms_city_factor(\"cjt333\", code): CJ/T 333 3.14 (refdata.h)."""
-    return code + 'FF0000000000'
 
 
 class Proxy:
@@ -168,41 +160,6 @@ class Proxy:
             c.close()
 
 
-def hsm_cmd(h, text, listener=0):
-    """A host command (text after the header); the answer as text."""
-    return h.cmd(text.encode(), listener=listener).decode()
-
-
-def put_tk(hsms, s):
-    """The same TK at TK[s] of every (HSM, listener) in hsms, with host
-    commands only: a KEK under DK at the first HSM (A0 mode 0), a TK
-    under DK and the KEK (A0 mode 1), A6 of the TK under the KEK at
-    each. The KEK and TK cross the wire under DK or under the KEK only
-    (the HSMs share the development DK)."""
-    h0, l0 = hsms[0]
-    r = hsm_cmd(h0, 'A00000' + s, l0)
-    assert r.startswith('A100') and len(r) == 4 + 33 + 16, r
-    kek = r[4:37]
-    r = hsm_cmd(h0, 'A01000%s%s%s' % (s, kek, s), l0)
-    assert r.startswith('A100') and len(r) == 4 + 33 + 33 + 16, r
-    tk_under_kek = r[37:70]
-    kcvs = set()
-    for h, listener in hsms:
-        r = hsm_cmd(h, 'A6T000%s%s%s%s' % (kek, tk_under_kek, s, TK[s]),
-                    listener)
-        assert r.startswith('A700'), r
-        kcvs.add(r[37:])
-    assert len(kcvs) == 1, kcvs
-
-
-def bu(h, type_code, idx, alg, listener=0):
-    """(ERR, KCV 16H or '') of the key at K idx of alg's library."""
-    r = hsm_cmd(h, 'BU%sK%03X%s' % (type_code, idx, ALG_FLAG[alg]),
-                listener)
-    assert r[:2] == 'BV', r
-    return r[2:4], r[4:]
-
-
 def tac(h, alg, idx, factors, listener=0):
     """The TAC (4 bytes, 8H) of TAC_DATA under the key at K idx derived
     by factors: UB mode 0, scheme 2 (DES: K_L xor K_R, single-DES
@@ -217,7 +174,7 @@ def tac(h, alg, idx, factors, listener=0):
     return r[4:]
 
 
-class FleetTest(unittest.TestCase):
+class FleetTest(KmsApi, unittest.TestCase):
     """One fleet and one KMS for the whole class; the tests run in the
     order of their names and build on each other."""
 
@@ -254,16 +211,7 @@ class FleetTest(unittest.TestCase):
         for name in ('gz-business', 'sz-business'):
             cls.proxy[name] = Proxy(cls.hsm[name])
         cls.k = Kmsd()
-        k = cls.k
-        cls.tok = {'ca': k.login('ca'), 'cb': k.login('cb')}
-        for name, role in (('kma', 'key_manager'), ('kmb', 'key_manager'),
-                           ('sup', 'supervisor'), ('aud', 'auditor')):
-            k.pw[name] = name + '-password'
-            p = cls.propose('ca', 'user.create', {
-                'name': name, 'role': role, 'password': k.pw[name]})
-            p = cls.approve('cb', p['id'])
-            assert p['state'] == 'executed', p
-            cls.tok[name] = k.login(name)
+        cls.add_users()
         cls.ids = {}  # HSM name -> id in the KMS
 
     @classmethod
@@ -288,50 +236,7 @@ class FleetTest(unittest.TestCase):
     def tearDownClass(cls):
         cls._stop(check=True)
 
-    # --- the API --------------------------------------------------------
-    @classmethod
-    def req(cls, user, method, path, body=None):
-        return cls.k.request(method, path, body, token=cls.tok[user])
-
-    @classmethod
-    def get(cls, user, path):
-        st, r = cls.req(user, 'GET', path)
-        assert st == 200, (path, st, r)
-        return r
-
-    @classmethod
-    def propose(cls, user, kind, payload, expires_in=None):
-        body = {'kind': kind, 'payload': payload}
-        if expires_in is not None:
-            body['expires_in'] = expires_in
-        st, p = cls.req(user, 'POST', '/api/proposals', body)
-        assert st == 201, (kind, payload, st, p)
-        assert p['state'] == 'open' and p['proposer'] == user, p
-        return p
-
-    @classmethod
-    def approve(cls, user, pid):
-        st, p = cls.req(user, 'POST', '/api/proposals/%d/approve' % pid)
-        assert st == 200, (pid, st, p)
-        # 'approved': execution under way (docs/api.md); wait for its end.
-        deadline = time.monotonic() + 120
-        while p['state'] == 'approved' and time.monotonic() < deadline:
-            time.sleep(0.1)
-            p = cls.get(user, '/api/proposals/%d' % pid)
-        return p
-
-    @classmethod
-    def dual(cls, kind, payload, a='kma', b='kmb'):
-        """Proposed by a, approved by b: (status of the approval, its
-        answer, the proposal after the decision). An execution that
-        fails answers an error (docs/api.md: "whatever applying the kind
-        refused (then the proposal is failed)") and the proposal tells
-        the rest."""
-        p = cls.propose(a, kind, payload)
-        st, r = cls.req(b, 'POST', '/api/proposals/%d/approve' % p['id'])
-        p = cls.get(b, '/api/proposals/%d' % p['id'])
-        return st, r, p
-
+    # --- the API (kmslib.KmsApi and these) ---------------------------
     def failed(self, kind, payload, hsm_name):
         """An approval whose execution fails: the proposal failed, its
         result.error and the answer's message naming the HSM."""
@@ -343,37 +248,16 @@ class FleetTest(unittest.TestCase):
         self.assertIn(hsm_name, p['result']['error'])
         return r, p
 
-    def executed(self, kind, payload, a='kma', b='kmb'):
-        p = self.propose(a, kind, payload)
-        p = self.approve(b, p['id'])
-        self.assertEqual(p['state'], 'executed', p)
-        self.assertEqual(p['approver'], b)
-        return p['result']
-
     def issued(self, hsm, state=None):
         q = '/api/issued-keys?hsm=%d' % self.ids[hsm]
         if state:
             q += '&state=' + state
         return self.get('sup', q)['issued_keys']
 
-    def audit(self):
-        rows, nxt = [], 1
-        while True:
-            r = self.get('aud', '/api/audit?from=%d&limit=1000' % nxt)
-            rows += r['records']
-            if len(r['records']) < 1000:
-                return rows
-            nxt = rows[-1]['seq'] + 1
-
     def assert_audit_ok(self):
         r = self.get('aud', '/api/audit/verify')
         self.assertTrue(r['ok'], r)
         self.assertEqual(r['first_bad'], 0)
-
-    def templates(self):
-        t = self.get('kma', '/api/templates')['templates']
-        self.assertEqual(len(t), NTEMPLATES)
-        return {x['name']: x for x in t}
 
     def assert_held(self, rows, hsm_name, listener=0):
         """Every row's key is at its index of hsm_name with the recorded
