@@ -1,9 +1,10 @@
 /*
  * tkms-bench - load generator for tkms-hsmd (docs/benchmarks.md).
  *
- *   tkms-bench HOST:PORT [-c conns] [-p depth] [-d secs] [-w secs]
- *       [-m mix] [-t threads] [-r ops/s] [--header-len N] [--setup]
- *       [--store N]
+ *   tkms-bench HOST:PORT [-c conns] [-p depth] [-d secs | -n total]
+ *       [-w secs] [-m mix] [-t threads] [-r ops/s] [--header-len N]
+ *       [--setup] [--store N] [--churn N] [--rss-pid PID]
+ *       [--rss-every secs]
  *
  * c connections spread over t threads, each thread an epoll loop of its
  * own (like redis-benchmark, and like the daemon's workers). Every
@@ -13,8 +14,19 @@
  * coordinated omission). After w seconds of warm-up the answers of the
  * next d seconds are counted: ops/s and latency percentiles from a
  * log-linear histogram (1/64 relative precision), per command and
- * overall. Any answer with ERR other than 00, a wrong header echo or a
- * dropped connection is an error: reported, and the exit status is 1.
+ * overall. Any answer with ERR other than 00, a wrong header echo, an
+ * answer that differs from the one set-up got for the same request (all
+ * commands but ew answer the same every time), a dropped connection or, with
+ * -n, a request left unanswered is an error: reported, and the exit status
+ * is 1.
+ *
+ * Soak: -n sends exactly n requests over all connections and waits for
+ * every answer (instead of counting for d seconds); --churn N makes N
+ * cycles of connect, one request, close, the c connections running such
+ * cycles side by side; --rss-pid samples the server's VmRSS and open
+ * descriptors from /proc every --rss-every seconds while the load runs and
+ * prints the curve against the answers so far, so that memory or
+ * descriptors that grow with the work show as a slope.
  *
  * --setup first creates the keys of every command at fixed indexes (the
  * daemon must be in the authorised state); --store N stores N keys with
@@ -24,12 +36,14 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +64,9 @@
 #define SETUP_MS    60000 /* RSA-2048 generation may take a while */
 #define DRAIN_NS    2000000000ull
 #define IDLE_NS     100000000ull
+#define STALL_NS    30000000000ull /* -n: no answer for so long fails */
+#define SAMPLE_NS   50000000ull    /* --rss-pid: longest sleep */
+#define REF_MAX     512
 
 /* Log-linear histogram of nanoseconds: values below 128 exactly, above
  * in 64 steps per power of two. */
@@ -75,18 +92,22 @@ struct hist {
 struct cmd {
 	const char *name;
 	char code[3];
+	int fixed; /* the same request always gets the same answer */
 	uint8_t payload[MAX_PAYLOAD];
 	size_t len;
 	unsigned weight;
+	uint8_t ref[REF_MAX]; /* fixed: set-up's answer after the header */
+	size_t reflen;        /* 0: not checked */
 };
 
+/* ew is the only one whose answer varies: an SM2 signature is random. */
 static struct cmd cmds[] = {
-    {"nc", "NC", {0}, 0, 0},
-    {"ub", "UB", {0}, 0, 0},
-    {"ubs", "UB", {0}, 0, 0},
-    {"u3", "U3", {0}, 0, 0},
-    {"ew", "EW", {0}, 0, 0},
-    {"ep", "EP", {0}, 0, 0},
+    {.name = "nc", .code = "NC", .fixed = 1},
+    {.name = "ub", .code = "UB", .fixed = 1},
+    {.name = "ubs", .code = "UB", .fixed = 1},
+    {.name = "u3", .code = "U3", .fixed = 1},
+    {.name = "ew", .code = "EW", .fixed = 0},
+    {.name = "ep", .code = "EP", .fixed = 1},
 };
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
 
@@ -99,6 +120,12 @@ struct opts {
 	int setup;
 	unsigned store;
 	const char *mix;
+	uint64_t total; /* -n or --churn: requests in all; 0 = -d */
+	int churn;      /* one connection per request */
+	int rss_pid;    /* 0 = no sampling */
+	double rss_every;
+	struct sockaddr_storage sa; /* HOST:PORT, resolved once */
+	socklen_t salen;
 };
 
 /* One request in flight: when it was (or should have been) sent. */
@@ -108,7 +135,7 @@ struct slot {
 };
 
 struct conn {
-	int fd;
+	int fd; /* -1 while closed (--churn, between cycles) */
 	int dead;
 	int want_out;
 	uint8_t *wbuf;
@@ -132,12 +159,19 @@ struct worker {
 	int stopping;
 	uint64_t ops[MAX_CMDS], errs[MAX_CMDS], broken;
 	char first_err[64];
-	struct hist *h; /* MAX_CMDS histograms */
+	struct hist *h;         /* MAX_CMDS histograms */
+	size_t inflight;        /* over all connections */
+	uint64_t last_progress; /* -n: last answer, or first send */
+	uint64_t t_start, t_stop;
+	uint64_t connects;
+	atomic_uint_fast64_t done; /* answers; read by the RSS sampler */
 };
 
 static uint8_t mix_seq[MIX_MAX];
 static size_t mix_len;
 static pthread_barrier_t start_barrier;
+static atomic_uint_fast64_t tickets; /* -n: requests handed out */
+static atomic_int running;           /* workers still in their loop */
 
 static uint64_t
 now_ns(void)
@@ -404,7 +438,7 @@ static int
 ep_prepare(struct tkm_client *cl)
 {
 	static const uint8_t pt[16] = "session key 0123";
-	struct cmd er = {"er", "ER", {0}, 0, 0}, *ep = cmd_find("ep");
+	struct cmd er = {.name = "er", .code = "ER"}, *ep = cmd_find("ep");
 	uint8_t resp[8192];
 	size_t rlen, n;
 
@@ -420,6 +454,30 @@ ep_prepare(struct tkm_client *cl)
 	cmd_set(ep, "EP0101");
 	if (cmd_lv(ep, resp + 8, n) != 0 || cmd_str(ep, ";" I_RSA) != 0)
 		return -1;
+	return 0;
+}
+
+/* The answer set-up gets for each fixed request of the mix becomes the
+ * one every answer must equal; an error answer is left to the run to
+ * report. */
+static int
+refs_fetch(struct tkm_client *cl)
+{
+	uint8_t resp[8192];
+	size_t i, rlen;
+
+	for (i = 0; i < NCMDS; i++) {
+		if (cmds[i].weight == 0 || !cmds[i].fixed)
+			continue;
+		if (tkm_client_call(cl, cmds[i].payload, cmds[i].len, resp,
+			sizeof(resp), &rlen) != TKM_OK)
+			return -1;
+		if (rlen >= 4 && rlen <= REF_MAX &&
+		    memcmp(resp + 2, "00", 2) == 0) {
+			memcpy(cmds[i].ref, resp, rlen);
+			cmds[i].reflen = rlen;
+		}
+	}
 	return 0;
 }
 
@@ -486,8 +544,12 @@ prepare(const struct opts *o)
 		goto out;
 	if (o->store > 0 && store_keys(o) != 0)
 		goto out;
-	if (o->secs > 0 && cmd_find("ep")->weight > 0 && ep_prepare(cl) != 0)
-		goto out;
+	if (o->secs > 0 || o->total > 0) {
+		if (cmd_find("ep")->weight > 0 && ep_prepare(cl) != 0)
+			goto out;
+		if (refs_fetch(cl) != 0)
+			goto out;
+	}
 	rc = 0;
 out:
 	tkm_client_free(cl);
@@ -496,31 +558,65 @@ out:
 
 /* --- connections --------------------------------------------------------- */
 
+/* Blocking connect to the address resolve() chose. */
 static int
 tcp_connect(const struct opts *o)
 {
+	int fd, one = 1;
+
+	fd = socket(o->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (const struct sockaddr *)&o->sa, o->salen) != 0) {
+		close(fd);
+		return -1;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* HOST:PORT once, to the first address that takes a connection: --churn
+ * connects thousands of times and must not ask the resolver each time. */
+static int
+resolve(struct opts *o)
+{
 	struct addrinfo hints = {0}, *ai = NULL, *a;
 	char port[8];
-	int fd = -1, one = 1;
+	int fd;
 
 	hints.ai_socktype = SOCK_STREAM;
 	snprintf(port, sizeof(port), "%u", o->port);
 	if (getaddrinfo(o->host, port, &hints, &ai) != 0)
 		return -1;
 	for (a = ai; a != NULL; a = a->ai_next) {
-		fd = socket(a->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (fd < 0)
+		if (a->ai_addrlen > sizeof(o->sa))
 			continue;
-		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
+		memcpy(&o->sa, a->ai_addr, a->ai_addrlen);
+		o->salen = a->ai_addrlen;
+		if ((fd = tcp_connect(o)) >= 0) {
+			close(fd);
 			break;
-		close(fd);
-		fd = -1;
+		}
 	}
 	freeaddrinfo(ai);
-	if (fd >= 0) {
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	}
-	return fd;
+	return a != NULL ? 0 : -1;
+}
+
+/* -n: one more request may be sent. Without -n there is no limit. */
+static int
+take_ticket(const struct opts *o)
+{
+	if (o->total == 0)
+		return 1;
+	return atomic_fetch_add_explicit(&tickets, 1, memory_order_relaxed) <
+	       o->total;
+}
+
+static int
+tickets_left(const struct opts *o)
+{
+	return o->total == 0 ||
+	       atomic_load_explicit(&tickets, memory_order_relaxed) < o->total;
 }
 
 /* The header of request number seq: its decimal digits, right-aligned. */
@@ -561,6 +657,8 @@ conn_queue(struct worker *w, struct conn *c, uint64_t t)
 	c->ring[(c->head + c->count) % w->o->depth] =
 	    (struct slot){.t = t, .cmd = (uint8_t)i};
 	c->count++;
+	if (w->inflight++ == 0)
+		w->last_progress = t;
 }
 
 static void
@@ -572,9 +670,46 @@ conn_kill(struct worker *w, struct conn *c, const char *why)
 		snprintf(w->first_err, sizeof(w->first_err), "%s", why);
 	w->broken++;
 	c->dead = 1;
+	w->inflight -= c->count;
 	c->count = 0;
+	if (c->fd >= 0) {
+		epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
+		close(c->fd);
+		c->fd = -1;
+	}
+}
+
+/* Connect (again) and start with a clean slate: the headers count from 0
+ * on every connection. */
+static int
+conn_open(struct worker *w, struct conn *c)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+
+	if ((c->fd = tcp_connect(w->o)) < 0)
+		return -1;
+	if (epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	c->want_out = 0;
+	c->rlen = c->wlen = c->woff = 0;
+	c->head = c->count = 0;
+	c->sent = c->recvd = 0;
+	w->connects++;
+	return 0;
+}
+
+/* A normal close: --churn, after the answer. */
+static void
+conn_close(struct worker *w, struct conn *c)
+{
+	if (c->fd < 0)
+		return;
 	epoll_ctl(w->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
+	c->fd = -1;
 }
 
 static void
@@ -635,6 +770,9 @@ conn_answer(
 	s = c->ring[c->head];
 	c->head = (c->head + 1) % w->o->depth;
 	c->count--;
+	w->inflight--;
+	w->last_progress = t;
+	atomic_fetch_add_explicit(&w->done, 1, memory_order_relaxed);
 	cmd = &cmds[s.cmd];
 	put_header(want, h, c->recvd++);
 	if (memcmp(f, want, h) != 0 || f[h] != cmd->code[0] ||
@@ -647,6 +785,14 @@ conn_answer(
 		if (w->first_err[0] == '\0')
 			snprintf(w->first_err, sizeof(w->first_err),
 			    "%s answered %.4s", cmd->name, (const char *)f + h);
+		return;
+	}
+	if (cmd->reflen > 0 && (len - h != cmd->reflen ||
+				   memcmp(f + h, cmd->ref, cmd->reflen) != 0)) {
+		w->errs[s.cmd]++;
+		if (w->first_err[0] == '\0')
+			snprintf(w->first_err, sizeof(w->first_err),
+			    "%s answer differs from set-up's", cmd->name);
 		return;
 	}
 	if (t >= w->t_rec && t < w->t_end) {
@@ -685,13 +831,35 @@ conn_read(struct worker *w, struct conn *c)
 	c->rlen -= off;
 }
 
+/* --churn: once the answer is in, close; if requests are left, connect
+ * again and send the next one. */
+static void
+churn_next(struct worker *w, struct conn *c)
+{
+	if (c->dead || c->count > 0)
+		return;
+	conn_close(w, c);
+	if (!take_ticket(w->o))
+		return;
+	if (conn_open(w, c) != 0) {
+		conn_kill(w, c, "connect failed");
+		return;
+	}
+	conn_queue(w, c, now_ns());
+	conn_flush(w, c);
+}
+
 /* Closed loop: top the connection up to depth requests in flight. */
 static void
 conn_refill(struct worker *w, struct conn *c)
 {
 	uint64_t t = now_ns();
 
-	while (!c->dead && c->count < w->o->depth)
+	if (w->o->churn) {
+		churn_next(w, c);
+		return;
+	}
+	while (!c->dead && c->count < w->o->depth && take_ticket(w->o))
 		conn_queue(w, c, t);
 	conn_flush(w, c);
 }
@@ -713,6 +881,10 @@ pace(struct worker *w, uint64_t now)
 		}
 		if (room == NULL)
 			return; /* all full: late, and the latency shows it */
+		if (!take_ticket(w->o)) {
+			w->next_due = UINT64_MAX; /* -n: all sent */
+			return;
+		}
 		c = room;
 		conn_queue(w, c, w->next_due);
 		conn_flush(w, c);
@@ -720,14 +892,33 @@ pace(struct worker *w, uint64_t now)
 	}
 }
 
-static size_t
-in_flight(const struct worker *w)
+/* -n: done once nothing is in flight and nothing more can be sent. */
+static int
+soak_over(const struct worker *w)
 {
-	size_t i, n = 0;
+	size_t i;
 
+	if (w->inflight > 0)
+		return 0;
+	if (!tickets_left(w->o))
+		return 1;
 	for (i = 0; i < w->nconn; i++)
-		n += w->conns[i].dead ? 0 : w->conns[i].count;
-	return n;
+		if (!w->conns[i].dead)
+			return 0;
+	return 1; /* every connection broke: reported as errors */
+}
+
+/* -n: a server that stops answering must not hang the run. */
+static void
+check_stall(struct worker *w, uint64_t now)
+{
+	size_t i;
+
+	if (w->inflight == 0 || now - w->last_progress < STALL_NS)
+		return;
+	for (i = 0; i < w->nconn; i++)
+		if (w->conns[i].count > 0)
+			conn_kill(w, &w->conns[i], "no answer for 30 s");
 }
 
 static void
@@ -767,11 +958,16 @@ worker_loop(struct worker *w)
 			conn_refill(w, &w->conns[k]);
 	for (;;) {
 		now = now_ns();
+		if (w->o->total > 0) {
+			check_stall(w, now);
+			if (soak_over(w))
+				break;
+		}
 		if (!w->stopping && now >= w->t_end) {
 			w->stopping = 1;
 			drain_end = now + DRAIN_NS;
 		}
-		if (w->stopping && (in_flight(w) == 0 || now >= drain_end))
+		if (w->stopping && (w->inflight == 0 || now >= drain_end))
 			break;
 		if (!w->stopping && w->o->rate > 0)
 			pace(w, now);
@@ -792,17 +988,25 @@ worker_run(void *arg)
 
 	pthread_barrier_wait(&start_barrier);
 	t0 = now_ns();
-	w->t_rec = t0 + (uint64_t)(w->o->warm * 1e9);
-	w->t_end = w->t_rec + (uint64_t)(w->o->secs * 1e9);
+	w->t_start = t0;
+	if (w->o->total > 0) {
+		/* -n counts every answer and ends when all are in. */
+		w->t_rec = t0;
+		w->t_end = UINT64_MAX;
+	} else {
+		w->t_rec = t0 + (uint64_t)(w->o->warm * 1e9);
+		w->t_end = w->t_rec + (uint64_t)(w->o->secs * 1e9);
+	}
 	w->next_due = t0;
 	worker_loop(w);
+	w->t_stop = now_ns();
+	atomic_fetch_sub(&running, 1);
 	return NULL;
 }
 
 static int
 worker_init(struct worker *w, const struct opts *o, size_t nconn, size_t first)
 {
-	struct epoll_event ev = {.events = EPOLLIN};
 	struct conn *c;
 	size_t i;
 
@@ -812,6 +1016,8 @@ worker_init(struct worker *w, const struct opts *o, size_t nconn, size_t first)
 	    (w->conns = calloc(nconn, sizeof(*w->conns))) == NULL ||
 	    (w->h = calloc(MAX_CMDS, sizeof(*w->h))) == NULL)
 		return -1;
+	for (i = 0; i < nconn; i++)
+		w->conns[i].fd = -1;
 	if (o->rate > 0)
 		w->interval = (uint64_t)(1e9 * o->threads / o->rate);
 	for (i = 0; i < nconn; i++) {
@@ -821,11 +1027,10 @@ worker_init(struct worker *w, const struct opts *o, size_t nconn, size_t first)
 		    (size_t)(o->depth + 1) * (2 + o->hdrlen + MAX_PAYLOAD);
 		c->wbuf = malloc(c->wcap);
 		c->ring = calloc(o->depth, sizeof(*c->ring));
-		if (c->wbuf == NULL || c->ring == NULL ||
-		    (c->fd = tcp_connect(o)) < 0)
+		if (c->wbuf == NULL || c->ring == NULL)
 			return -1;
-		ev.data.ptr = c;
-		if (epoll_ctl(w->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+		/* --churn connects as each cycle begins. */
+		if (!o->churn && conn_open(w, c) != 0)
 			return -1;
 	}
 	return 0;
@@ -837,7 +1042,7 @@ worker_free(struct worker *w)
 	size_t i;
 
 	for (i = 0; w->conns != NULL && i < w->nconn; i++) {
-		if (!w->conns[i].dead && w->conns[i].fd > 0)
+		if (w->conns[i].fd >= 0)
 			close(w->conns[i].fd);
 		free(w->conns[i].wbuf);
 		free(w->conns[i].ring);
@@ -859,13 +1064,39 @@ print_row(const char *name, uint64_t ops, uint64_t errs, const struct hist *h,
 	    h_pct_us(h, 0.999), (unsigned long long)errs);
 }
 
+static uint64_t
+answers(struct worker *ws, size_t n)
+{
+	uint64_t sum = 0;
+	size_t k;
+
+	for (k = 0; k < n; k++)
+		sum += atomic_load_explicit(&ws[k].done, memory_order_relaxed);
+	return sum;
+}
+
+/* -n: from the first worker's start to the last one's end. */
+static double
+elapsed(const struct worker *ws, size_t n)
+{
+	uint64_t t0 = UINT64_MAX, t1 = 0;
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		t0 = ws[k].t_start < t0 ? ws[k].t_start : t0;
+		t1 = ws[k].t_stop > t1 ? ws[k].t_stop : t1;
+	}
+	return t1 > t0 ? (double)(t1 - t0) / 1e9 : 1e-9;
+}
+
 static int
 report(const struct opts *o, struct worker *ws)
 {
 	static struct hist tot[MAX_CMDS], all;
 	uint64_t ops[MAX_CMDS] = {0}, errs[MAX_CMDS] = {0}, sum = 0;
-	uint64_t esum = 0, broken = 0;
+	uint64_t esum = 0, broken = 0, connects = 0, got;
 	const char *why = NULL;
+	double secs = o->total > 0 ? elapsed(ws, o->threads) : o->secs;
 	size_t i, k;
 
 	for (k = 0; k < o->threads; k++) {
@@ -875,32 +1106,118 @@ report(const struct opts *o, struct worker *ws)
 			h_merge(&tot[i], &ws[k].h[i]);
 		}
 		broken += ws[k].broken;
+		connects += ws[k].connects;
 		if (why == NULL && ws[k].first_err[0] != '\0')
 			why = ws[k].first_err;
 	}
+	got = answers(ws, o->threads);
 	printf("tkms-bench %s:%u connections %u pipeline %u threads %u "
 	       "duration %.1f s rate %s mix %s\n",
-	    o->host, o->port, o->conns, o->depth, o->threads, o->secs,
+	    o->host, o->port, o->conns, o->depth, o->threads, secs,
 	    o->rate > 0 ? "limited" : "max", o->mix);
+	if (o->total > 0)
+		printf("answers %llu of %llu in %.1f s (%.0f/s), %llu "
+		       "connections opened\n",
+		    (unsigned long long)got, (unsigned long long)o->total, secs,
+		    (double)got / secs, (unsigned long long)connects);
 	printf("%-6s %12s %10s %10s %10s %8s\n", "cmd", "ops/s", "p50_us",
 	    "p99_us", "p999_us", "errors");
 	for (i = 0; i < NCMDS; i++) {
 		if (cmds[i].weight == 0)
 			continue;
-		print_row(cmds[i].name, ops[i], errs[i], &tot[i], o->secs);
+		print_row(cmds[i].name, ops[i], errs[i], &tot[i], secs);
 		h_merge(&all, &tot[i]);
 		sum += ops[i];
 		esum += errs[i];
 	}
-	print_row("all", sum, esum + broken, &all, o->secs);
-	if (esum + broken == 0)
+	print_row("all", sum, esum + broken, &all, secs);
+	if (esum + broken == 0 && (o->total == 0 || got == o->total))
 		return 0;
 	fprintf(stderr,
-	    "tkms-bench: %llu error answers, %llu broken connections "
-	    "(first: %s)\n",
+	    "tkms-bench: %llu error answers, %llu broken connections, "
+	    "%llu unanswered (first: %s)\n",
 	    (unsigned long long)esum, (unsigned long long)broken,
+	    (unsigned long long)(o->total > got ? o->total - got : 0),
 	    why != NULL ? why : "?");
 	return -1;
+}
+
+/* --- server memory (--rss-pid) ------------------------------------------- */
+
+/* VmRSS in KiB and the number of open descriptors of pid (-1 if they
+ * cannot be counted). */
+static int
+proc_sample(int pid, long *kib, long *fds)
+{
+	char path[64], line[256];
+	struct dirent *e;
+	FILE *f;
+	DIR *d;
+
+	*kib = -1;
+	*fds = 0;
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			*kib = strtol(line + 6, NULL, 10);
+	fclose(f);
+	/* A daemon that is not dumpable keeps /proc/PID/fd root's: -1. */
+	snprintf(path, sizeof(path), "/proc/%d/fd", pid);
+	if ((d = opendir(path)) == NULL) {
+		*fds = -1;
+		return *kib >= 0 ? 0 : -1;
+	}
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			(*fds)++;
+	closedir(d);
+	return *kib >= 0 ? 0 : -1;
+}
+
+static int
+rss_line(const struct opts *o, struct worker *ws, uint64_t t)
+{
+	long kib, fds;
+
+	if (proc_sample(o->rss_pid, &kib, &fds) != 0) {
+		printf("rss: cannot read /proc/%d any more\n", o->rss_pid);
+		return -1;
+	}
+	printf("rss %8.1f %12llu %8ld %6ld\n", (double)t / 1e9,
+	    (unsigned long long)answers(ws, o->threads), kib, fds);
+	fflush(stdout);
+	return 0;
+}
+
+/*
+ * While the workers run: one line every rss_every seconds, the first
+ * before any load, the last once every answer is in (before the client
+ * closes its connections).
+ */
+static void
+rss_curve(const struct opts *o, struct worker *ws, uint64_t t0)
+{
+	uint64_t every = (uint64_t)(o->rss_every * 1e9), next = t0 + every;
+	struct timespec ts = {0, (long)(every < SAMPLE_NS ? every : SAMPLE_NS)};
+	uint64_t now;
+
+	printf("rss-curve of pid %d every %.2f s: seconds answers rss_kib "
+	       "fds\n",
+	    o->rss_pid, o->rss_every);
+	if (rss_line(o, ws, 0) != 0)
+		return;
+	while (atomic_load(&running) > 0) {
+		nanosleep(&ts, NULL);
+		now = now_ns();
+		if (now < next)
+			continue;
+		if (rss_line(o, ws, now - t0) != 0)
+			return;
+		next += every;
+	}
+	(void)rss_line(o, ws, now_ns() - t0);
 }
 
 static int
@@ -922,10 +1239,15 @@ run(const struct opts *o)
 		}
 		first += per + (k < extra);
 	}
-	pthread_barrier_init(&start_barrier, NULL, o->threads);
+	/* This thread passes the barrier too: t0 of the RSS curve. */
+	pthread_barrier_init(&start_barrier, NULL, o->threads + 1);
+	atomic_store(&running, (int)o->threads);
 	for (k = 0; k < o->threads; k++)
 		if (pthread_create(&ws[k].tid, NULL, worker_run, &ws[k]))
 			abort();
+	pthread_barrier_wait(&start_barrier);
+	if (o->rss_pid > 0)
+		rss_curve(o, ws, now_ns());
 	for (k = 0; k < o->threads; k++)
 		pthread_join(ws[k].tid, NULL);
 	pthread_barrier_destroy(&start_barrier);
@@ -944,9 +1266,10 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: tkms-bench HOST:PORT [-c connections] [-p depth] "
-	    "[-d seconds]\n"
+	    "[-d seconds | -n total]\n"
 	    "       [-w warm-up seconds] [-m mix] [-t threads] [-r ops/s]\n"
-	    "       [--header-len N] [--setup] [--store N]\n"
+	    "       [--header-len N] [--setup] [--store N] [--churn N]\n"
+	    "       [--rss-pid PID] [--rss-every seconds]\n"
 	    "mix: comma-separated name[:weight] of nc ub ubs u3 ew ep\n");
 	exit(2);
 }
@@ -991,6 +1314,9 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    {"header-len", required_argument, NULL, 'H'},
 	    {"setup", no_argument, NULL, 'S'},
 	    {"store", required_argument, NULL, 'K'},
+	    {"churn", required_argument, NULL, 'C'},
+	    {"rss-pid", required_argument, NULL, 'P'},
+	    {"rss-every", required_argument, NULL, 'E'},
 	    {NULL, 0, NULL, 0},
 	};
 	int ch;
@@ -1001,9 +1327,10 @@ parse_opts(int argc, char **argv, struct opts *o)
 	    .secs = 10,
 	    .warm = 1,
 	    .hdrlen = 8,
-	    .mix = "nc"};
-	while (
-	    (ch = getopt_long(argc, argv, "c:p:d:w:m:t:r:", lo, NULL)) != -1) {
+	    .mix = "nc",
+	    .rss_every = 1};
+	while ((ch = getopt_long(argc, argv, "c:p:d:w:m:t:r:n:", lo, NULL)) !=
+	       -1) {
 		switch (ch) {
 		case 'c':
 			o->conns = (unsigned)num_arg(optarg, 1, 10000);
@@ -1035,12 +1362,27 @@ parse_opts(int argc, char **argv, struct opts *o)
 		case 'K':
 			o->store = (unsigned)num_arg(optarg, 1, 8192);
 			break;
+		case 'n':
+		case 'C':
+			if (o->total > 0)
+				usage(); /* one of -n and --churn */
+			o->total = (uint64_t)num_arg(optarg, 1, 1e12);
+			o->churn = ch == 'C';
+			break;
+		case 'P':
+			o->rss_pid = (int)num_arg(optarg, 1, 1 << 30);
+			break;
+		case 'E':
+			o->rss_every = num_arg(optarg, 0.01, 3600);
+			break;
 		default:
 			usage();
 		}
 	}
-	if (optind + 1 != argc)
+	if (optind + 1 != argc || (o->churn && o->rate > 0))
 		usage();
+	if (o->churn)
+		o->depth = 1; /* one request per connection */
 	parse_target(argv[optind], o);
 	if (o->threads > o->conns)
 		o->threads = o->conns;
@@ -1050,8 +1392,19 @@ int
 main(int argc, char **argv)
 {
 	struct opts o;
+	long kib, fds;
 
 	parse_opts(argc, argv, &o);
+	if (o.rss_pid > 0 && proc_sample(o.rss_pid, &kib, &fds) != 0) {
+		fprintf(
+		    stderr, "tkms-bench: cannot read /proc/%d\n", o.rss_pid);
+		return 2;
+	}
+	if (resolve(&o) != 0) {
+		fprintf(stderr, "tkms-bench: cannot connect to %s:%u\n", o.host,
+		    o.port);
+		return 1;
+	}
 	cmds_build();
 	if (mix_parse(o.mix) != 0 || mix_build() != 0) {
 		fprintf(stderr, "tkms-bench: bad mix '%s'\n", o.mix);
@@ -1061,7 +1414,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "tkms-bench: set-up failed\n");
 		return 1;
 	}
-	if (o.secs == 0)
+	if (o.secs == 0 && o.total == 0)
 		return 0;
 	return run(&o) == 0 ? 0 : 1;
 }

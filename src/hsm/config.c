@@ -2,7 +2,7 @@
  * config.c - the tkms-hsmd configuration file (docs/hsmd.md).
  *
  * One setting a line, words separated by blanks, '#' starts a comment:
- *   workers N | idle-timeout SECONDS | max-conns N
+ *   workers N | idle-timeout SECONDS | frame-timeout SECONDS | max-conns N
  *   listen ADDR:PORT [header=N] [max-frame=N] [commands=C1,C2,...]
  *                    [ip=NET,NET,...]
  *   manage ADDR:PORT [tls-cert=FILE tls-key=FILE]
@@ -415,7 +415,8 @@ parse_seal(struct parse *ps, struct tkm_rd *line)
 	return TKM_ERR_INPUT;
 }
 
-/* A keyword with one number: workers, idle-timeout, max-conns. */
+/* A keyword with one number: workers, idle-timeout, frame-timeout,
+ * max-conns. */
 static int
 parse_number(struct parse *ps, struct tkm_rd *line, unsigned min, unsigned max,
     const char *why, unsigned *out)
@@ -460,6 +461,10 @@ parse_line(struct parse *ps, struct tkm_rd line)
 		return parse_number(ps, &line, 0, 86400,
 		    "idle-timeout must be 0..86400 seconds",
 		    &cfg->idle_timeout);
+	if (word_is(&kw, "frame-timeout"))
+		return parse_number(ps, &line, 0, 86400,
+		    "frame-timeout must be 0..86400 seconds",
+		    &cfg->frame_timeout);
 	if (word_is(&kw, "max-conns"))
 		return parse_number(ps, &line, 1, MAX_CONNS,
 		    "max-conns must be 1..65536", &cfg->max_conns);
@@ -475,6 +480,7 @@ hsm_config_defaults(struct hsm_config *cfg)
 	cfg->nlisteners = 1;
 	cfg->workers = 0;
 	cfg->idle_timeout = 300;
+	cfg->frame_timeout = 10;
 	cfg->max_conns = 1024;
 	memcpy(cfg->manage.addr, "127.0.0.1", sizeof("127.0.0.1"));
 	cfg->manage.port = 1501;

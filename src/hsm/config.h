@@ -50,7 +50,11 @@ struct hsm_config {
 	size_t nlisteners;
 	unsigned workers;      /* 0 = number of cores */
 	unsigned idle_timeout; /* seconds; 0 = none */
-	unsigned max_conns;    /* per worker */
+	/* Seconds a frame may take from its first byte to its last; 0 =
+	 * none. idle-timeout alone restarts on every byte, so a client
+	 * dribbling an endless frame would hold its connection forever. */
+	unsigned frame_timeout;
+	unsigned max_conns; /* per worker */
 	struct hsm_mgmt_cfg manage;
 	int seal; /* enum hsm_seal_mode, default local */
 };

@@ -12,7 +12,11 @@
  * the framer never buffers more than max-frame + 2 bytes; a connection
  * whose unsent output passes HIGH_WATER is not read again until it drains
  * to LOW_WATER; idle-timeout closes a silent connection, and one that does
- * not read its answers; max-conns bounds connections per worker.
+ * not read its answers; frame-timeout closes one whose frame, once begun,
+ * is not complete in time (idle-timeout restarts on every byte, so a
+ * client dribbling a frame would otherwise keep its slot forever, and
+ * max-conns of them would lock everyone out); max-conns bounds
+ * connections per worker.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -49,6 +53,7 @@
 #define BACKLOG      511
 #define MAX_AUTO     64  /* workers when the config says 0 = per core */
 #define ACCEPT_PAUSE 100 /* ms without accept() after it failed */
+#define EVICT_LOG    10  /* s between two frame-timeout log lines */
 
 struct worker;
 
@@ -61,6 +66,8 @@ struct conn {
 	int ip_ok;     /* peer on the listener's IP whitelist */
 	char peer[64]; /* "ADDR:PORT", for the audit of refusals */
 	int closing;   /* peer half-closed: close once the answers are out */
+	struct event *deadline; /* frame-timeout; NULL when off */
+	int deadline_on;        /* deadline armed for the current frame */
 };
 
 /* What a listener's accept callback needs. */
@@ -85,6 +92,9 @@ struct worker {
 	uint8_t *out; /* response buffer, OUT_CAP bytes */
 	unsigned nconns;
 	LIST_HEAD(, conn) conns;
+	unsigned long long evicted; /* closed by frame-timeout */
+	int evicted_logged;         /* a line was logged at evict_log_at */
+	time_t evict_log_at;        /* CLOCK_MONOTONIC seconds */
 };
 
 struct hsm_server {
@@ -122,6 +132,8 @@ conn_free(struct conn *c)
 {
 	LIST_REMOVE(c, link);
 	c->w->nconns--;
+	if (c->deadline != NULL)
+		event_free(c->deadline);
 	bufferevent_free(c->bev);
 	tkm_framer_cleanup(&c->fr);
 	free(c);
@@ -151,6 +163,56 @@ conn_answer(struct conn *c, const uint8_t *frame, size_t len, int rc)
 }
 
 /*
+ * The frame deadline. The timer runs only while part of a frame is
+ * buffered: a read that ends on a frame boundary (the usual case) costs
+ * nothing. A frame that began in this read (fresh: frames were completed
+ * before it) gets a new deadline; one that merely grew keeps its own, so
+ * dribbling bytes does not extend it.
+ */
+static void
+conn_deadline(struct conn *c, int partial, int fresh)
+{
+	struct timeval tv = {(time_t)c->w->srv->st->cfg->frame_timeout, 0};
+
+	if (c->deadline == NULL)
+		return;
+	if (!partial) {
+		if (c->deadline_on)
+			evtimer_del(c->deadline);
+		c->deadline_on = 0;
+		return;
+	}
+	if (c->deadline_on && !fresh)
+		return;
+	evtimer_add(c->deadline, &tv);
+	c->deadline_on = 1;
+}
+
+/* A frame was not complete in time: close, with at most one log line per
+ * EVICT_LOG seconds and worker (a slowloris attack is many of them). */
+static void
+on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct worker *w = c->w;
+	struct timespec now;
+
+	(void)fd;
+	(void)what;
+	w->evicted++;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!w->evicted_logged || now.tv_sec - w->evict_log_at >= EVICT_LOG) {
+		hsm_log(
+		    "worker %u: frame-timeout: closed %s, its frame "
+		    "incomplete after %u s (%llu such closes by this worker)",
+		    w->id, c->peer, w->srv->st->cfg->frame_timeout, w->evicted);
+		w->evicted_logged = 1;
+		w->evict_log_at = now.tv_sec;
+	}
+	conn_free(c);
+}
+
+/*
  * Feed the input to the framer and answer every complete frame, until the
  * input is empty or the output is above the high-water mark (then reading
  * pauses; conn_write resumes it). Returns -1 if c was freed.
@@ -163,7 +225,7 @@ conn_process(struct conn *c)
 	struct evbuffer_iovec v;
 	const uint8_t *frame;
 	size_t len, used;
-	int rc;
+	int rc, framed = 0;
 
 	while (evbuffer_get_length(out) < HIGH_WATER &&
 	       evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
@@ -177,9 +239,16 @@ conn_process(struct conn *c)
 			conn_free(c);
 			return -1;
 		}
+		framed = 1;
 	}
-	if (evbuffer_get_length(out) >= HIGH_WATER)
+	if (evbuffer_get_length(out) >= HIGH_WATER) {
 		bufferevent_disable(c->bev, EV_READ);
+		/* Not read because of us: no deadline until reading resumes. */
+		conn_deadline(c, 0, 0);
+	} else {
+		/* The framer holds the bytes of an unfinished frame. */
+		conn_deadline(c, c->fr.have > 0, framed);
+	}
 	return 0;
 }
 
@@ -219,6 +288,7 @@ conn_event(struct bufferevent *bev, short what, void *arg)
 		 * it still gets its answers. */
 		c->closing = 1;
 		bufferevent_disable(bev, EV_READ);
+		conn_deadline(c, 0, 0); /* that frame can never end */
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
 		return;
 	}
@@ -268,6 +338,13 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
 		tkm_framer_cleanup(&c->fr);
 		free(c);
 		goto refuse;
+	}
+	if (cfg->frame_timeout > 0 &&
+	    (c->deadline = evtimer_new(w->base, on_deadline, c)) == NULL) {
+		bufferevent_free(c->bev); /* closes fd */
+		tkm_framer_cleanup(&c->fr);
+		free(c);
+		return;
 	}
 	/* Small answers to small requests: do not wait for Nagle. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

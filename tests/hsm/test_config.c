@@ -55,6 +55,7 @@ test_defaults(void **state)
 	assert_int_equal(cfg.listeners[0].nnets, 0);
 	assert_int_equal(cfg.workers, 0);
 	assert_int_equal(cfg.idle_timeout, 300);
+	assert_int_equal(cfg.frame_timeout, 10);
 	assert_int_equal(cfg.max_conns, 1024);
 }
 
@@ -66,6 +67,7 @@ test_full_file(void **state)
 	    "\n"
 	    "workers 2\n"
 	    "idle-timeout 0   # never\n"
+	    "frame-timeout 86400\n"
 	    "max-conns\t77\r\n"
 	    "listen 127.0.0.1:1500 header=8 max-frame=32768 "
 	    "commands=NC,TE,UB ip=10.0.0.0/8,127.0.0.1\n"
@@ -81,6 +83,7 @@ test_full_file(void **state)
 	assert_int_equal(line, 0);
 	assert_int_equal(cfg.workers, 2);
 	assert_int_equal(cfg.idle_timeout, 0);
+	assert_int_equal(cfg.frame_timeout, 86400);
 	assert_int_equal(cfg.max_conns, 77);
 	assert_int_equal(cfg.nlisteners, 3);
 
@@ -125,6 +128,22 @@ test_empty_file_keeps_defaults(void **state)
 	assert_int_equal(cfg.listeners[0].port, 1500);
 }
 
+/* 0 turns the frame deadline off (server.c); the last line wins. */
+static void
+test_frame_timeout_off(void **state)
+{
+	struct hsm_config cfg;
+	const char *why;
+	unsigned line;
+
+	(void)state;
+	assert_int_equal(
+	    load_text("frame-timeout 3\nframe-timeout 0\n", &cfg, &line, &why),
+	    TKM_OK);
+	assert_int_equal(cfg.frame_timeout, 0);
+	assert_int_equal(cfg.idle_timeout, 300); /* independent */
+}
+
 static void
 test_missing_file(void **state)
 {
@@ -156,6 +175,10 @@ static const struct bad {
     {"workers 99999999999\n", 1, "workers must be"},
     {"\n\nidle-timeout 86401\n", 3, "idle-timeout"},
     {"max-conns 0\n", 1, "max-conns"},
+    {"frame-timeout 86401\n", 1, "frame-timeout must be"},
+    {"frame-timeout\n", 1, "frame-timeout must be"},
+    {"frame-timeout 1.5\n", 1, "frame-timeout must be"},
+    {"frame-timeout 5 s\n", 1, "unexpected word"},
     {"listen\n", 1, "ADDR:PORT"},
     {"listen 127.0.0.1\n", 1, "ADDR:PORT"},
     {"listen 127.0.0.1:\n", 1, "port"},
@@ -337,6 +360,7 @@ main(void)
 	    cmocka_unit_test(test_defaults),
 	    cmocka_unit_test(test_full_file),
 	    cmocka_unit_test(test_empty_file_keeps_defaults),
+	    cmocka_unit_test(test_frame_timeout_off),
 	    cmocka_unit_test(test_missing_file),
 	    cmocka_unit_test(test_bad_lines),
 	    cmocka_unit_test(test_nul_byte),
