@@ -487,7 +487,8 @@ struct mconn {
 	struct hsm_mgmt *m;
 	struct bufferevent *bev;
 	char peer[64];
-	int closing; /* answered a bad frame: close once it is out */
+	int closing;            /* answered a bad frame: close once it is out */
+	struct event *deadline; /* frame-timeout after a frame's first byte */
 };
 
 struct hsm_mgmt {
@@ -509,6 +510,8 @@ mconn_free(struct mconn *mc)
 {
 	LIST_REMOVE(mc, link);
 	mc->m->nconns--;
+	if (mc->deadline != NULL)
+		event_free(mc->deadline);
 	bufferevent_free(mc->bev);
 	free(mc);
 }
@@ -585,6 +588,23 @@ mconn_request(struct mconn *mc, size_t n)
 	return mconn_send(mc, resp);
 }
 
+/*
+ * A frame (and the TLS handshake before the first one) must be whole within
+ * the config's frame-timeout of its first byte, as on the host ports
+ * (server.c): the idle timeout restarts on every byte, so MAX_CONNS
+ * clients dribbling bytes would otherwise lock the administrators out.
+ * 0 = no deadline.
+ */
+static void
+arm(struct mconn *mc)
+{
+	const struct hsm_config *cfg = mc->m->st->cfg;
+	struct timeval tv = {cfg != NULL ? (time_t)cfg->frame_timeout : 10, 0};
+
+	if (tv.tv_sec > 0 && !evtimer_pending(mc->deadline, NULL))
+		evtimer_add(mc->deadline, &tv);
+}
+
 /* Every complete frame in the input. A bad length leaves no way to find
  * the next frame: answer it and close. */
 static void
@@ -594,6 +614,7 @@ mconn_read(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	uint8_t len[4];
 	size_t n;
+	int whole = 0;
 
 	while (evbuffer_get_length(in) >= 4) {
 		(void)evbuffer_copyout(in, len, 4);
@@ -611,13 +632,43 @@ mconn_read(struct bufferevent *bev, void *arg)
 			return;
 		}
 		if (evbuffer_get_length(in) < 4 + n)
-			return;
+			break;
 		(void)evbuffer_drain(in, 4);
 		if (mconn_request(mc, n) != TKM_OK)
 			goto fail;
+		whole = 1;
 	}
+	/* A new deadline for the frame begun in this read, none between
+	 * frames; more bytes of the same frame do not extend it. */
+	if (whole || evbuffer_get_length(in) == 0)
+		evtimer_del(mc->deadline);
+	if (evbuffer_get_length(in) > 0)
+		arm(mc);
 	return;
 fail:
+	mconn_free(mc);
+}
+
+/* A frame (or the handshake) not whole in time: closed, and said in the log
+ * at most once every 10 s however many there are. */
+static void
+mconn_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	static unsigned closed;
+	static time_t said;
+	struct mconn *mc = arg;
+	time_t now = time(NULL);
+
+	(void)fd;
+	(void)what;
+	closed++;
+	if (now - said >= 10) {
+		hsm_log("manage: closed %u connection(s) whose frame was not "
+			"whole within frame-timeout (last %s)",
+		    closed, mc->peer);
+		closed = 0;
+		said = now;
+	}
 	mconn_free(mc);
 }
 
@@ -636,8 +687,10 @@ mconn_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	/* The TLS handshake is done: nothing to do until a frame comes. */
-	if (what & BEV_EVENT_CONNECTED)
+	if (what & BEV_EVENT_CONNECTED) {
+		evtimer_del(((struct mconn *)arg)->deadline);
 		return;
+	}
 	mconn_free(arg);
 }
 
@@ -695,7 +748,10 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
 		evutil_closesocket(fd);
 		return;
 	}
-	if ((mc->bev = new_bev(m, fd)) == NULL) {
+	if ((mc->deadline = evtimer_new(m->base, mconn_deadline, mc)) == NULL ||
+	    (mc->bev = new_bev(m, fd)) == NULL) {
+		if (mc->deadline != NULL)
+			event_free(mc->deadline);
 		free(mc);
 		evutil_closesocket(fd);
 		return;
@@ -710,6 +766,8 @@ on_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
 	bufferevent_setwatermark(mc->bev, EV_READ, 0, 4 + HSM_MGMT_MAX);
 	bufferevent_set_timeouts(mc->bev, &tv, &tv);
 	bufferevent_enable(mc->bev, EV_READ);
+	if (m->ssl != NULL) /* the handshake, too, has a deadline */
+		arm(mc);
 }
 
 static int

@@ -38,7 +38,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hsmlib import BUILD, Hsm, frame, read_frame  # noqa: E402
+from hsmlib import (BUILD, Hsm, frame, mgmt_frame, read_frame,  # noqa: E402
+                    read_mgmt)
 
 LONG = bool(os.environ.get('TKMS_LONG'))
 MIX = 'nc:4,ub:8,ubs:4,u3:2,ew:1,ep:1'
@@ -260,15 +261,18 @@ class Dribbler:
     """Clients that each started a frame of LEN 1000 and send one more
     byte of it every `every` seconds: never complete, never silent."""
 
-    def __init__(self, socks, every=0.2):
+    def __init__(self, socks, every=0.2, start=None):
         self.socks = list(socks)
         self.every = every
+        # what each sends first: a host frame's LEN and header, or a
+        # management frame's 4-byte LEN
+        self.start = start or struct.pack('>H', 1000) + HDR
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
 
     def __enter__(self):
         for s in self.socks:
-            s.sendall(struct.pack('>H', 1000) + HDR)
+            s.sendall(self.start)
         self.thread.start()
         return self
 
@@ -378,6 +382,51 @@ class Slowloris(unittest.TestCase):
                 # An unfinished frame is closed.
                 s.sendall(frame(HDR + b'NC')[:5])
                 self.assertTrue(closed_by_peer(s))
+
+
+class ManagementSlowloris(unittest.TestCase):
+    """The management port holds at most 64 connections (mgmt.c): the same
+    frame deadline keeps dribbling clients from locking the
+    administrators out."""
+    MAX = 64
+
+    def stalled(self, h):
+        socks = [h.mgmt_connect() for _ in range(self.MAX)]
+        return Dribbler(socks, start=struct.pack('>I', 1000))
+
+    def status(self, h):
+        """A status op on a new connection: the answer, or None when the
+        daemon turned the connection away."""
+        try:
+            with h.mgmt_connect(timeout=5) as s:
+                s.sendall(mgmt_frame({'op': 'status', 'args': {}}))
+                return read_mgmt(s)
+        except (ConnectionError, socket.timeout, struct.error):
+            return None
+
+    def test_without_deadline_admins_are_locked_out(self):
+        with Hsm(workers=1, config_lines=['frame-timeout 0']) as h:
+            with self.stalled(h) as d:
+                time.sleep(2.5)
+                self.assertIsNone(self.status(h))
+                self.assertTrue(all(still_open(s) for s in d.socks))
+
+    def test_frame_timeout_evicts_stalled_clients(self):
+        with Hsm(workers=1, config_lines=['frame-timeout 1']) as h:
+            with self.stalled(h) as d:
+                deadline = time.monotonic() + IO_TIMEOUT
+                r = None
+                while r is None and time.monotonic() < deadline:
+                    r = self.status(h)
+                    if r is None:
+                        time.sleep(0.1)
+                self.assertIsNotNone(r, 'never served')
+                self.assertTrue(r['ok'], r)
+                for s in d.socks:
+                    self.assertTrue(closed_by_peer(s))
+            log = h.stderr()
+            self.assertIn('manage: closed ', log)
+            self.assertLess(log.count('manage: closed '), self.MAX)
 
 
 class Idle(unittest.TestCase):
