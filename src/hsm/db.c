@@ -13,6 +13,7 @@
 
 #include "db.h"
 #include "server.h"
+#include "tkm/sqlcause.h"
 
 /* 'TKMS' in the header of every file we make (PRAGMA application_id):
  * it also makes a new file non-empty, which is what lets an empty one
@@ -77,54 +78,21 @@ hsm_db_note(const char *fmt, ...)
 	note("%s", msg);
 }
 
-/* The cause in a few words, from errno (a file operation, or what SQLite
- * saw from the system). */
-static const char *
-errno_class(int e)
-{
-	switch (e) {
-	case ENOSPC:
-	case EDQUOT:
-		return "disk full";
-	case EROFS:
-		return "read-only file system";
-	case EACCES:
-	case EPERM:
-		return "permission denied";
-	case EIO:
-		return "I/O error";
-	default:
-		return NULL;
-	}
-}
-
-/* The cause in a few words, from SQLite's extended result code. */
+/* The cause in a few words, from SQLite's extended result code: a storage
+ * fault (sqlcause.h), or what else stops a store. */
 static const char *
 sqlite_class(int ext, int sys)
 {
-	const char *c;
+	const char *c = tkm_sqlite_cause(ext, sys);
 
+	if (c != NULL)
+		return c;
 	switch (ext & 0xff) {
-	case SQLITE_FULL:
-		return "disk full";
-	case SQLITE_READONLY:
-		return "read-only";
-	case SQLITE_CORRUPT:
-		return "corrupt";
-	case SQLITE_NOTADB:
-		return "corrupt: not a database";
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
 		return "busy (another process holds it)";
 	case SQLITE_NOMEM:
 		return "out of memory";
-	case SQLITE_IOERR:
-	case SQLITE_CANTOPEN:
-	case SQLITE_PERM:
-		if ((c = errno_class(sys)) != NULL)
-			return c;
-		return (ext & 0xff) == SQLITE_IOERR ? "I/O error"
-						    : "cannot open";
 	default:
 		return "database error";
 	}
@@ -171,7 +139,7 @@ static int
 sys_fail(const char *name, const char *what)
 {
 	int e = errno;
-	const char *c = errno_class(e);
+	const char *c = tkm_errno_cause(e);
 
 	note("%s: %s (%s: %s)", name, c != NULL ? c : "cannot be used", what,
 	    strerror(e));

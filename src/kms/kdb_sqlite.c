@@ -25,6 +25,7 @@
 
 #include "http.h"
 #include "kdb_impl.h"
+#include "tkm/sqlcause.h"
 
 #define DB_NAME "kms.db"
 /* 'TKMS' in the header of a new file (PRAGMA application_id); it also
@@ -56,59 +57,12 @@ log_storage(const struct kdb *db)
 	kms_log("database: %s", msg);
 }
 
-/* The cause in a few words, from errno (ours, or what SQLite saw). */
-static const char *
-errno_class(int e)
-{
-	switch (e) {
-	case ENOSPC:
-	case EDQUOT:
-		return "disk full";
-	case EROFS:
-		return "read-only file system";
-	case EACCES:
-	case EPERM:
-		return "permission denied";
-	case EIO:
-		return "I/O error";
-	default:
-		return NULL;
-	}
-}
-
-/* A storage failure's cause, or NULL for one that is not. */
-static const char *
-storage_class(int ext, int sys)
-{
-	const char *c;
-
-	switch (ext & 0xff) {
-	case SQLITE_FULL:
-		return "disk full";
-	case SQLITE_READONLY:
-		return "read-only";
-	case SQLITE_CORRUPT:
-		return "corrupt";
-	case SQLITE_NOTADB:
-		return "corrupt: not a database";
-	case SQLITE_IOERR:
-	case SQLITE_CANTOPEN:
-	case SQLITE_PERM:
-		if ((c = errno_class(sys)) != NULL)
-			return c;
-		return (ext & 0xff) == SQLITE_IOERR ? "I/O error"
-						    : "cannot open";
-	default:
-		return NULL;
-	}
-}
-
 /* A failed system call on kms.db: logged, recorded, TKM_ERR_IO. */
 static int
 sys_fail(struct kdb *db, const char *what)
 {
 	int e = errno;
-	const char *c = errno_class(e);
+	const char *c = tkm_errno_cause(e);
 
 	kdb_seterr(db, TKM_ERR_IO, KDB_FAIL_STORAGE, DB_NAME ": %s (%s: %s)",
 	    c != NULL ? c : "cannot be used", what, strerror(e));
@@ -142,7 +96,7 @@ sq_err(struct kdb *db)
 	sqlite3 *h = db->h;
 	int ext = sqlite3_extended_errcode(h);
 	enum kdb_fail f = classify(ext);
-	const char *c = storage_class(ext, sqlite3_system_errno(h));
+	const char *c = tkm_sqlite_cause(ext, sqlite3_system_errno(h));
 	int rc;
 
 	if (c != NULL) {
