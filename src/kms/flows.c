@@ -4,9 +4,10 @@
  *
  * Order of effects, so that a crash or a failure at any point leaves
  * nothing that claims more than is true:
- *   generation: row `planned` -> A0 (stores) -> row `active` + KCV
+ *   generation: row `planned` -> A0 (stores) -> row `active` + KCV and
+ *               the caller's in_tx writes (its event), one transaction
  *   issuance:   A8 at the root -> A6 at the target -> KCVs compared ->
- *               row `active` (or `failed`), one transaction
+ *               row `active` (+ in_tx writes) or `failed`, one transaction
  * A re-run finds an index already taken through the HSM's own refusal
  * (ERR 21) and compares the KCV that BU reports for it.
  */
@@ -404,12 +405,46 @@ db_err:
 	return rc < 0 ? rc : TKM_ERR_INTERNAL;
 }
 
+/* The caller's in_tx hook for a key being recorded, if any. */
+static int
+hook(struct kdb *db, const struct kms_flow_opts *o, int64_t root_key_id,
+    int64_t issued_id)
+{
+	struct kms_recorded r = {root_key_id, issued_id};
+
+	return o->in_tx != NULL ? o->in_tx(db, o->tx_arg, &r) : TKM_OK;
+}
+
+struct activate {
+	const struct kms_flow_opts *o;
+	int64_t id;
+	const char *kcv;
+};
+
+/* planned -> active with the KCV, and the caller's hook (its event). */
+static int
+activate_tx(struct kdb *db, void *arg)
+{
+	const struct activate *a = arg;
+	int rc = kdb_exec(db,
+	    "UPDATE root_keys SET kcv = $1, state = 'active', changed = $2"
+	    " WHERE id = $3 AND state = 'planned'",
+	    KDB_TEXT(a->kcv), KDB_INT(now_s()), KDB_INT(a->id));
+
+	if (rc == TKM_OK && kdb_changes(db) != 1)
+		rc = TKM_ERR_INPUT; /* another kmsd got there first */
+	if (rc == TKM_OK)
+		rc = hook(db, a->o, a->id, 0);
+	return rc;
+}
+
 int
 kms_flow_generate(struct kdb *db, int64_t root_hsm, int64_t template_id,
     const char *alg, const struct kms_flow_opts *o, struct kms_rootgen *out,
     char *why, size_t why_len)
 {
 	static const struct kms_flow_opts none;
+	struct activate act;
 	struct kms_link l;
 	struct kms_hsm root;
 	struct rootkey k;
@@ -482,13 +517,10 @@ kms_flow_generate(struct kdb *db, int64_t root_hsm, int64_t template_id,
 		goto out;
 	}
 	kcv_shown(sm4, kcv, out->kcv);
-	rc = kdb_exec(db,
-	    "UPDATE root_keys SET kcv = $1, state = 'active', changed = $2"
-	    " WHERE id = $3 AND state = 'planned'",
-	    KDB_TEXT(out->kcv), KDB_INT(now_s()), KDB_INT(k.id));
-	if (rc == TKM_OK && kdb_changes(db) != 1)
-		rc = TKM_ERR_INPUT;
-	if (rc != TKM_OK)
+	act.o = o;
+	act.id = k.id;
+	act.kcv = out->kcv;
+	if ((rc = kdb_tx(db, activate_tx, &act)) != TKM_OK)
 		kms_say(why, why_len,
 		    "root key %s %s v%lld was generated at K%03X of '%s' (KCV"
 		    " %s) but could not be recorded (%s): generating again"
@@ -593,15 +625,15 @@ prepare(struct kdb *db, int64_t root_key_id, int64_t city_id, int64_t target,
 
 struct record {
 	const struct issue_job *j;
+	const struct kms_flow_opts *o;
 	const char *state;
 	const char *kcv;
 	int64_t id;
 };
 
 static int
-record_tx(struct kdb *db, void *arg)
+record_row(struct kdb *db, struct record *w)
 {
-	struct record *w = arg;
 	const struct issue_job *j = w->j;
 	int64_t now = now_s();
 	int rc;
@@ -628,11 +660,23 @@ record_tx(struct kdb *db, void *arg)
 	    KDB_INT(j->rk.version), KDB_TEXT(w->state), KDB_INT(now));
 }
 
+/* The row, and for an active one the caller's hook (its event). */
 static int
-record(struct kdb *db, const struct issue_job *j, const char *state,
-    const char *kcv, int64_t *id)
+record_tx(struct kdb *db, void *arg)
 {
-	struct record w = {j, state, kcv, 0};
+	struct record *w = arg;
+	int rc = record_row(db, w);
+
+	if (rc == TKM_OK && strcmp(w->state, "active") == 0)
+		rc = hook(db, w->o, w->j->rk.id, w->id);
+	return rc;
+}
+
+static int
+record(struct kdb *db, const struct kms_flow_opts *o, const struct issue_job *j,
+    const char *state, const char *kcv, int64_t *id)
+{
+	struct record w = {j, o, state, kcv, 0};
 	int rc = kdb_tx(db, record_tx, &w);
 
 	*id = rc == TKM_OK ? w.id : 0;
@@ -788,7 +832,8 @@ issue_one(struct flow *f, int64_t root_key_id, int64_t city_id, int64_t target,
 		}
 		kcv_shown(
 		    j.sm4, rc == TKM_OK ? got : "------------------", out->kcv);
-		rc2 = record(f->db, &j, "failed", out->kcv, &out->issued_id);
+		rc2 = record(
+		    f->db, f->o, &j, "failed", out->kcv, &out->issued_id);
 		kms_say(why, why_len,
 		    "HSM '%s' already holds another key at K%03X (%s library,"
 		    " KCV %s; %s %s for %s exports KCV %.*s): nothing was"
@@ -821,7 +866,8 @@ issue_one(struct flow *f, int64_t root_key_id, int64_t city_id, int64_t target,
 	got[KMS_KCV_HEX] = '\0';
 	if (strcmp(got, exported) != 0) {
 		kcv_shown(j.sm4, got, out->kcv);
-		rc2 = record(f->db, &j, "failed", out->kcv, &out->issued_id);
+		rc2 = record(
+		    f->db, f->o, &j, "failed", out->kcv, &out->issued_id);
 		kms_say(why, why_len,
 		    "KCV mismatch issuing %s %s for %s: root '%s' exported %s,"
 		    " '%s' imported %s at K%03X (different TKs?). The key"
@@ -836,7 +882,7 @@ issue_one(struct flow *f, int64_t root_key_id, int64_t city_id, int64_t target,
 	}
 matched:
 	kcv_shown(j.sm4, exported, out->kcv);
-	rc = record(f->db, &j, "active", out->kcv, &out->issued_id);
+	rc = record(f->db, f->o, &j, "active", out->kcv, &out->issued_id);
 	if (rc != TKM_OK)
 		kms_say(why, why_len,
 		    "%s %s for %s is in '%s' at K%03X (KCV %s) but could not"

@@ -57,6 +57,12 @@ struct kms_progress {
 	const char *why;           /* DONE with rc != TKM_OK: the message */
 };
 
+/* A key a flow is recording as done (the in_tx hook below). */
+struct kms_recorded {
+	int64_t root_key_id;
+	int64_t issued_id; /* issuance: the issued_keys row; generation: 0 */
+};
+
 struct kms_flow_opts {
 	int timeout_ms;     /* per host command; <= 0: KMS_HSM_TIMEOUT_MS */
 	const char *tk_des; /* TK reference in every HSM; NULL: KMS_TK_DES */
@@ -64,6 +70,17 @@ struct kms_flow_opts {
 	/* Called at each step (may be NULL); runs in the caller's thread. */
 	void (*progress)(void *arg, const struct kms_progress *p);
 	void *arg;
+	/*
+	 * Called (may be NULL) inside the transaction that makes a key's row
+	 * active (a generated root key, an issued copy), so that what it
+	 * writes (the key's event) commits with the row or not at all: a
+	 * crash leaves neither a row without its event nor an event without
+	 * its row. Not TKM_OK rolls the row back (the flow then fails as
+	 * when recording fails). It MAY run more than once (kdb_tx retries)
+	 * and MUST only write to db.
+	 */
+	int (*in_tx)(struct kdb *db, void *arg, const struct kms_recorded *r);
+	void *tx_arg;
 };
 
 /* --- (1) root-key generation -------------------------------------------- */

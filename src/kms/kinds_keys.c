@@ -800,6 +800,22 @@ generate_prepare(
 		   : fail(why, http, 0, TKM_ERR_NOMEM, "out of memory");
 }
 
+struct generated {
+	const char *actor;
+	int64_t proposal;
+};
+
+/* kms_flow_generate's in_tx hook: the key becomes active with its event,
+ * so that its generation record always names who generated it. */
+static int
+generated_tx(struct kdb *db, void *arg, const struct kms_recorded *r)
+{
+	const struct generated *w = arg;
+
+	return kms_lc_note(
+	    db, r->root_key_id, "generated", w->actor, w->proposal, NULL);
+}
+
 static int
 generate_exec(struct kdb *db, int64_t now, int64_t id, json_t *s,
     json_t **result, const char **why)
@@ -810,6 +826,7 @@ generate_exec(struct kdb *db, int64_t now, int64_t id, json_t *s,
 	struct kms_flow_opts o;
 	struct kms_rootgen g;
 	char actor[ACTOR_MAX], ix[8];
+	struct generated w = {actor, id};
 	const char *tn, *alg;
 	int64_t tid;
 	size_t i, j;
@@ -817,6 +834,8 @@ generate_exec(struct kdb *db, int64_t now, int64_t id, json_t *s,
 
 	(void)now;
 	memset(&o, 0, sizeof(o));
+	o.in_tx = generated_tx;
+	o.tx_arg = &w;
 	msg[0] = '\0';
 	if (res == NULL || keys == NULL ||
 	    json_object_set(res, "keys", keys) != 0) {
@@ -837,16 +856,6 @@ generate_exec(struct kdb *db, int64_t now, int64_t id, json_t *s,
 			    msg, sizeof(msg));
 			if (rc != TKM_OK)
 				goto out;
-			if (!g.existed &&
-			    (rc = kms_lc_note(db, g.root_key_id, "generated",
-				 actor, id, NULL)) != TKM_OK) {
-				say("root key %s %s v%lld was generated (K%03X,"
-				    " KCV %s) but its event could not be"
-				    " recorded: %s",
-				    tn, alg, (long long)g.version, g.idx, g.kcv,
-				    kdb_errmsg(db));
-				goto out;
-			}
 			kms_keys_index(g.idx, ix);
 			k = json_pack(
 			    "{s:I, s:s, s:s, s:I, s:I, s:s, s:s, s:b}",
@@ -934,11 +943,12 @@ issue_prepare(
 }
 
 /*
- * Key events "issued" of one run, written key by key as each copy is
- * recorded, so that a KMS stopped in mid-city (a crash, a kill) leaves
- * at most the copy in flight without its event. A copy found issued
- * (existed) with no event of a key.issue for its HSM and city (or of a
- * key.reissue) was recorded by a run that stopped before writing it:
+ * Key events "issued" of one run: each new copy's is written in the
+ * transaction that records the copy (issued_tx, the flow's in_tx hook),
+ * so that a KMS stopped in mid-city (a crash, a kill) leaves no copy
+ * without its event. A copy found issued (existed) with no event of a
+ * key.issue for its HSM and city (or of a key.reissue) was recorded by
+ * an older kmsd that wrote events after the copy and stopped in between:
  * this run, which found and checked it, writes it. The distribution
  * record therefore names who issued every copy.
  */
@@ -1011,20 +1021,30 @@ has_event(struct issued_log *l, int64_t rk)
 	return rc < 0 ? rc : yes;
 }
 
-/* The event of a copy of root key rk just recorded (existed 0) or found
- * (existed 1). */
-static void
-note_key(struct issued_log *l, int64_t rk, int existed)
+/* The flows' in_tx hook: a new copy commits with its event. */
+static int
+issued_tx(struct kdb *db, void *arg, const struct kms_recorded *r)
 {
-	int rc = TKM_OK;
+	const struct issued_log *l = arg;
+
+	return kms_lc_note(
+	    db, r->root_key_id, "issued", l->actor, l->proposal, NULL);
+}
+
+/* The event of a copy of root key rk found issued (existed), when it has
+ * none. */
+static void
+note_found(struct issued_log *l, int64_t rk)
+{
+	int rc;
 
 	if (l->rc != TKM_OK)
 		return;
 	if (rk == 0)
 		rc = TKM_ERR_INTERNAL; /* rotated meanwhile */
-	else if (existed)
+	else
 		rc = has_event(l, rk);
-	if (rc == 0) /* a new copy, or one found without its event */
+	if (rc == 0) /* found without its event */
 		rc = kms_lc_note(
 		    l->db, rk, "issued", l->actor, l->proposal, NULL);
 	if (rc < 0) {
@@ -1036,14 +1056,15 @@ note_key(struct issued_log *l, int64_t rk, int existed)
 	}
 }
 
-/* Progress of kms_flow_issue_city: each key done. */
+/* Progress of kms_flow_issue_city: each key found issued. */
 static void
 log_key(void *arg, const struct kms_progress *p)
 {
 	struct issued_log *l = arg;
 	int64_t rk = 0;
 
-	if (p->step != KMS_STEP_DONE || p->rc != TKM_OK || l->rc != TKM_OK)
+	if (p->step != KMS_STEP_DONE || p->rc != TKM_OK || !p->existed ||
+	    l->rc != TKM_OK)
 		return;
 	if ((l->rc = active_root(l->db, p->template_name, p->alg, &rk)) !=
 	    TKM_OK) {
@@ -1053,7 +1074,7 @@ log_key(void *arg, const struct kms_progress *p)
 		    p->template_name, p->alg, kdb_errmsg(l->db));
 		return;
 	}
-	note_key(l, rk, p->existed);
+	note_found(l, rk);
 }
 
 /* Issue the templates tl (every template: NULL) for one city. */
@@ -1070,6 +1091,8 @@ issue_city(struct kdb *db, int64_t hsm, int64_t city, json_t *tl,
 
 	memset(&o, 0, sizeof(o));
 	memset(b, 0, sizeof(*b));
+	o.in_tx = issued_tx;
+	o.tx_arg = l;
 	if (tl == NULL) {
 		o.progress = log_key;
 		o.arg = l;
@@ -1085,11 +1108,12 @@ issue_city(struct kdb *db, int64_t hsm, int64_t city, json_t *tl,
 			b->failed = 1;
 			break;
 		}
-		if (one.existed)
+		if (one.existed) {
 			b->existed++;
-		else
+			note_found(l, roots[i]);
+		} else {
 			b->issued++;
-		note_key(l, roots[i], one.existed);
+		}
 		if (l->rc != TKM_OK)
 			break;
 	}
@@ -1165,8 +1189,8 @@ issue_exec(struct kdb *db, int64_t now, int64_t id, json_t *s, json_t **result,
 			 &http)) != TKM_OK)
 			goto out;
 		l = (struct issued_log){db, actor, id, hsm, code, TKM_OK, ""};
-		/* Each copy's event is written as it is recorded (note_key),
-		 * also before a failure. */
+		/* Each copy's event is written with it (issued_tx), also
+		 * before a failure. */
 		rc = issue_city(db, hsm, cid, tl, roots, nroots, &l, &b);
 		keys += b.issued + b.existed;
 		e = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "city_code",
@@ -1428,25 +1452,16 @@ reissue_exec(struct kdb *db, int64_t now, int64_t id, json_t *s,
 	char actor[ACTOR_MAX];
 	json_t *res = NULL, *x;
 	int64_t rk;
-	int rc, rc2;
+	int rc;
 
 	(void)now;
 	memset(&o, 0, sizeof(o));
 	memset(&re, 0, sizeof(re));
 	if ((rc = lc_begin(db, id, s, &res, actor, &rk)) != TKM_OK)
 		goto out;
+	/* Each new copy commits with its "issued" event, the first with the
+	 * old key's "reissued" (lifecycle.c), also before a failure. */
 	rc = kms_lc_reissue(db, rk, actor, id, &o, &re, msg, sizeof(msg));
-	/* The old key's event is "reissued" (lifecycle.c); the new one's
-	 * distribution record names who issued it, also after a failure
-	 * half-way. */
-	if (re.issued > 0 &&
-	    (rc2 = kms_lc_note(
-		 db, re.new_root_id, "issued", actor, id, NULL)) != TKM_OK &&
-	    rc == TKM_OK) {
-		say("re-issued, but the event could not be recorded: %s",
-		    kdb_errmsg(db));
-		rc = rc2;
-	}
 	x = json_pack("{s:I, s:I, s:I, s:I}", "new_root_id",
 	    (json_int_t)re.new_root_id, "total", (json_int_t)re.total, "issued",
 	    (json_int_t)re.issued, "existed", (json_int_t)re.existed);

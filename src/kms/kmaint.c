@@ -12,7 +12,7 @@
  * checks it again in the approval's transaction; execute claims the
  * application (licensed, with the proposal id) in a transaction of its
  * own, has the root HSM sign, and stores the update (signed), or puts the
- * application back to imported when anything failed.
+ * application back exactly as it was (imported) when anything failed.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -1063,14 +1063,84 @@ licence_apply(struct kdb *db, int64_t now, json_t *s, json_t **result,
 
 /* --- execution ------------------------------------------------------- */
 
+/*
+ * The columns a claim sets, as they were before it: a failed execution
+ * puts them back exactly (the `changed` time too), so that an attempt
+ * that did not happen leaves no trace on the application. An application
+ * can be `licensed` by a proposal that failed (state_read: imported
+ * again), with that proposal's columns: those are what come back.
+ */
+struct app_was {
+	char state[16];
+	int64_t changed;
+	int64_t num[5]; /* proposal_id, seq, enforce, root_hsm_id, key_index */
+	int null[5];
+	char *text[3]; /* licences, mkey, update_file; NULL: SQL NULL */
+};
+
+#define WAS_COLS                                                               \
+	"state, changed, proposal_id, seq, enforce, root_hsm_id, key_index,"   \
+	" licences, mkey, update_file"
+
+static void
+was_free(struct app_was *w)
+{
+	size_t i;
+
+	for (i = 0; i < 3; i++) {
+		free(w->text[i]);
+		w->text[i] = NULL;
+	}
+}
+
+static struct kdb_val
+was_int(const struct app_was *w, size_t i)
+{
+	return w->null[i] ? KDB_NULL : KDB_INT(w->num[i]);
+}
+
+/* The row of application app into w. */
+static int
+was_read(struct kdb *db, int64_t app, struct app_was *w)
+{
+	struct kdb_rows *r = NULL;
+	const char *t;
+	size_t i;
+	int rc;
+
+	was_free(w);
+	rc = kdb_query(db, &r,
+	    "SELECT " WAS_COLS " FROM maint_apps WHERE id = $1", KDB_INT(app));
+	if (rc == TKM_OK && (rc = kdb_next(r)) == 1) {
+		rc = TKM_OK;
+		snprintf(w->state, sizeof(w->state), "%s",
+		    kdb_text(r, 0) != NULL ? kdb_text(r, 0) : "imported");
+		w->changed = kdb_int(r, 1);
+		for (i = 0; i < 5; i++) {
+			w->null[i] = kdb_isnull(r, 2 + (int)i);
+			w->num[i] = kdb_int(r, 2 + (int)i);
+		}
+		for (i = 0; i < 3 && rc == TKM_OK; i++)
+			if ((t = kdb_text(r, 7 + (int)i)) != NULL &&
+			    (w->text[i] = strdup(t)) == NULL)
+				rc = TKM_ERR_NOMEM;
+	} else if (rc == 0) {
+		rc = TKM_ERR_NO_KEY; /* lic_check found it: gone meanwhile */
+	}
+	kdb_rows_free(r);
+	return rc;
+}
+
 struct claim {
 	int64_t now, proposal;
 	json_t *stored;
 	struct lic *L;
 	int http;
+	struct app_was was;
 };
 
-/* imported -> licensed, with the proposal and what it sets. */
+/* imported -> licensed, with the proposal and what it sets; what the row
+ * held before into c->was. */
 static int
 claim_tx(struct kdb *db, void *arg)
 {
@@ -1080,6 +1150,11 @@ claim_tx(struct kdb *db, void *arg)
 	if ((rc = lic_check(
 		 db, c->now, c->stored, AS_STORED, c->L, &c->http)) != TKM_OK)
 		return rc;
+	if ((rc = was_read(db, c->L->app, &c->was)) != TKM_OK)
+		return rc == TKM_ERR_NOMEM
+			   ? refuse(msg, sizeof(msg), &c->http, 0, rc,
+				 "out of memory")
+			   : db_error(db, msg, sizeof(msg), &c->http, rc);
 	if ((rc = kdb_exec(db,
 		 "UPDATE maint_apps SET state = 'licensed', proposal_id = $1,"
 		 " licences = $2, seq = $3, enforce = $4, root_hsm_id = $5,"
@@ -1095,22 +1170,29 @@ claim_tx(struct kdb *db, void *arg)
 
 struct store {
 	int64_t now, proposal, app;
-	const char *file, *mkey; /* file NULL: back to imported */
+	const char *file, *mkey;   /* file NULL: back to as it was */
+	const struct app_was *was; /* the row before the claim */
 };
 
 static int
 store_tx(struct kdb *db, void *arg)
 {
 	struct store *s = arg;
+	const struct app_was *w = s->was;
 
 	if (s->file == NULL)
 		return kdb_exec(db,
-		    "UPDATE maint_apps SET state = 'imported', proposal_id ="
-		    " NULL, licences = NULL, seq = NULL, enforce = NULL,"
-		    " root_hsm_id = NULL, key_index = NULL, changed = $1"
-		    " WHERE id = $2 AND proposal_id = $3 AND state ="
+		    "UPDATE maint_apps SET state = $1, changed = $2,"
+		    " proposal_id = $3, seq = $4, enforce = $5,"
+		    " root_hsm_id = $6, key_index = $7, licences = $8,"
+		    " mkey = $9, update_file = $10"
+		    " WHERE id = $11 AND proposal_id = $12 AND state ="
 		    " 'licensed'",
-		    KDB_INT(s->now), KDB_INT(s->app), KDB_INT(s->proposal));
+		    KDB_TEXT(w->state), KDB_INT(w->changed), was_int(w, 0),
+		    was_int(w, 1), was_int(w, 2), was_int(w, 3), was_int(w, 4),
+		    KDB_TEXT(w->text[0]), KDB_TEXT(w->text[1]),
+		    KDB_TEXT(w->text[2]), KDB_INT(s->app),
+		    KDB_INT(s->proposal));
 	return kdb_exec(db,
 	    "UPDATE maint_apps SET state = 'signed', update_file = $1,"
 	    " mkey = $2, changed = $3 WHERE id = $4 AND proposal_id = $5"
@@ -1172,8 +1254,8 @@ static int
 licence_execute(struct kdb *db, int64_t now, int64_t id, json_t *stored,
     json_t **result, const char **why)
 {
-	struct claim c = {now, id, stored, NULL, 0};
-	struct store s = {now, id, 0, NULL, NULL};
+	struct claim c = {now, id, stored, NULL, 0, {"", 0, {0}, {0}, {0}}};
+	struct store s = {now, id, 0, NULL, NULL, &c.was};
 	char mkey[TKM_MAINT_FP_HEX + 1] = "", *file = NULL;
 	size_t len = 0;
 	int rc;
@@ -1208,8 +1290,8 @@ licence_execute(struct kdb *db, int64_t now, int64_t id, json_t *stored,
 		}
 	}
 	if (rc != TKM_OK) {
-		/* Usable again; a failure here is read as imported anyway
-		 * (state_read), the proposal being failed. */
+		/* As it was, so usable again; a failure here is read as
+		 * imported anyway (state_read), the proposal being failed. */
 		s.file = NULL;
 		if (kdb_tx(db, store_tx, &s) != TKM_OK)
 			kms_log("maint.licence %lld: application %lld not put "
@@ -1236,6 +1318,7 @@ out:
 		    "error", msg);
 	free(file);
 	free(c.L);
+	was_free(&c.was);
 	return rc;
 }
 

@@ -5,8 +5,12 @@
  * Order of effects, so that a stop at any point leaves a state that a
  * second run continues from and that never claims more than is true:
  *   rotation:    old `archived` -> A0 of the next version (flows.c) ->
- *                copies `archived` + events; A0 failing puts the old
- *                version back to `active`
+ *                new `active` + old copies `archived` + events, one
+ *                transaction; a failure puts the old version back as it
+ *                was (`active`, its `changed` time too)
+ *   re-issue:    per copy (flows.c) its row + its "issued" event (+ the
+ *                old version's "reissued" with the run's first), one
+ *                transaction each
  *   compromise:  one transaction, no host command
  *   destruction: `destroy_pending` rows + commands -> (the HSM's security
  *                admin deletes) -> BU answers ERR 12 -> row and key
@@ -59,6 +63,7 @@ struct rk {
 	char type[4];
 	unsigned base;
 	char hsm[128];
+	int64_t changed;
 };
 
 static int
@@ -71,7 +76,7 @@ get_rk(struct kdb *db, int64_t id, struct rk *k, char *why, size_t why_len)
 	rc = kdb_query(db, &r,
 	    "SELECT k.id, k.template_id, COALESCE(k.hsm_id, 0), k.version,"
 	    " k.alg, k.idx, COALESCE(k.kcv, ''), k.state, t.name, t.type_code,"
-	    " t.des_index, t.sm4_index, COALESCE(h.name, '')"
+	    " t.des_index, t.sm4_index, COALESCE(h.name, ''), k.changed"
 	    " FROM root_keys k JOIN key_templates t ON t.id = k.template_id"
 	    " LEFT JOIN hsms h ON h.id = k.hsm_id WHERE k.id = $1",
 	    KDB_INT(id));
@@ -89,6 +94,7 @@ get_rk(struct kdb *db, int64_t id, struct rk *k, char *why, size_t why_len)
 		k->base =
 		    (unsigned)kdb_int(r, strcmp(k->alg, "SM4") == 0 ? 11 : 10);
 		col(r, 12, k->hsm, sizeof(k->hsm));
+		k->changed = kdb_int(r, 13);
 		rc = TKM_OK;
 	} else if (rc == 0) {
 		kms_say(why, why_len, "no root key %lld", (long long)id);
@@ -151,9 +157,11 @@ kms_lc_note(struct kdb *db, int64_t root_key_id, const char *kind,
 
 /* --- rotation ------------------------------------------------------------ */
 
+/* The root key's state from -> to, and its `changed` time to changed. */
 struct set_state {
 	int64_t id;
 	const char *from, *to;
+	int64_t changed;
 };
 
 static int
@@ -163,7 +171,7 @@ set_root_tx(struct kdb *db, void *arg)
 	int rc = kdb_exec(db,
 	    "UPDATE root_keys SET state = $1, changed = $2"
 	    " WHERE id = $3 AND state = $4",
-	    KDB_TEXT(s->to), KDB_INT(now_s()), KDB_INT(s->id),
+	    KDB_TEXT(s->to), KDB_INT(s->changed), KDB_INT(s->id),
 	    KDB_TEXT(s->from));
 
 	if (rc == TKM_OK && kdb_changes(db) != 1)
@@ -172,13 +180,19 @@ set_root_tx(struct kdb *db, void *arg)
 }
 
 struct rotated {
-	int64_t old_id, new_id, proposal_id;
+	int64_t old_id, proposal_id;
 	const char *actor;
 	size_t archived;
 };
 
+/*
+ * kms_flow_generate's in_tx hook: in the transaction that makes the new
+ * version active, the old version's live copies are archived and both
+ * events written, so that no stop leaves a new version without its
+ * "generated" event or the old one's copies still active.
+ */
 static int
-rotated_tx(struct kdb *db, void *arg)
+rotated_tx(struct kdb *db, void *arg, const struct kms_recorded *r)
 {
 	struct rotated *w = arg;
 	int rc;
@@ -194,7 +208,23 @@ rotated_tx(struct kdb *db, void *arg)
 		 w->proposal_id, NULL)) != TKM_OK)
 		return rc;
 	return kms_lc_note(
-	    db, w->new_id, "generated", w->actor, w->proposal_id, NULL);
+	    db, r->root_key_id, "generated", w->actor, w->proposal_id, NULL);
+}
+
+/* o with the in_tx hook fn(arg) (o may be NULL). */
+static struct kms_flow_opts
+with_hook(const struct kms_flow_opts *o,
+    int (*fn)(struct kdb *, void *, const struct kms_recorded *), void *arg)
+{
+	struct kms_flow_opts h;
+
+	if (o != NULL)
+		h = *o;
+	else
+		memset(&h, 0, sizeof(h));
+	h.in_tx = fn;
+	h.tx_arg = arg;
+	return h;
 }
 
 int
@@ -202,8 +232,9 @@ kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
     int64_t proposal_id, const struct kms_flow_opts *o,
     struct kms_rotation *out, char *why, size_t why_len)
 {
-	struct set_state back = {root_key_id, "archived", "active"};
-	struct set_state arch = {root_key_id, "active", "archived"};
+	struct set_state back = {root_key_id, "archived", "active", 0};
+	struct set_state arch = {root_key_id, "active", "archived", now_s()};
+	struct kms_flow_opts ho;
 	struct rotated w;
 	struct kms_rootgen g;
 	struct rk k;
@@ -272,12 +303,21 @@ kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
 	}
 
 	/* Archive first: kms_flow_generate generates only when no version
-	 * is active. */
+	 * is active. A failure puts the row back as it was, `changed`
+	 * included: a rotation that did not happen leaves no trace on it. A
+	 * stopped rotation's archived version (no active one) becomes
+	 * active again, changed now: the old one serves on. */
 	if (was_active && (rc = kdb_tx(db, set_root_tx, &arch)) != TKM_OK)
 		return db_fail(
 		    db, rc, "archiving the old version", why, why_len);
+	back.changed = was_active ? k.changed : now_s();
+	memset(&w, 0, sizeof(w));
+	w.old_id = k.id;
+	w.actor = actor;
+	w.proposal_id = proposal_id;
+	ho = with_hook(o, rotated_tx, &w);
 	rc = kms_flow_generate(
-	    db, k.hsm_id, k.template_id, k.alg, o, &g, why, why_len);
+	    db, k.hsm_id, k.template_id, k.alg, &ho, &g, why, why_len);
 	if (rc != TKM_OK) {
 		/* Nothing new is active: the old one serves on. */
 		if (kdb_tx(db, set_root_tx, &back) != TKM_OK) {
@@ -294,13 +334,6 @@ kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
 	out->new_version = g.version;
 	out->new_idx = g.idx;
 	snprintf(out->new_kcv, sizeof(out->new_kcv), "%s", g.kcv);
-	memset(&w, 0, sizeof(w));
-	w.old_id = k.id;
-	w.new_id = g.root_key_id;
-	w.actor = actor;
-	w.proposal_id = proposal_id;
-	if ((rc = kdb_tx(db, rotated_tx, &w)) != TKM_OK)
-		return db_fail(db, rc, "recording the rotation", why, why_len);
 	out->archived_copies = w.archived;
 	kms_say(why, why_len,
 	    "%s %s v%lld archived (%zu issued copies), v%lld"
@@ -463,11 +496,38 @@ kms_lc_compromise(struct kdb *db, int64_t root_key_id, const char *actor,
 
 /* --- re-issue ------------------------------------------------------------ */
 
+struct reissued {
+	int64_t old_id, proposal_id;
+	const char *actor;
+	int noted; /* this run's "reissued" event is committed */
+};
+
+/*
+ * kms_flow_issue's in_tx hook: each new copy commits with its "issued"
+ * event (the new version's distribution record names who put it there),
+ * the run's first one also with the old version's "reissued". noted is
+ * set by the caller once a copy committed: the hook may run again.
+ */
+static int
+reissued_tx(struct kdb *db, void *arg, const struct kms_recorded *r)
+{
+	const struct reissued *w = arg;
+	int rc = kms_lc_note(
+	    db, r->root_key_id, "issued", w->actor, w->proposal_id, NULL);
+
+	if (rc == TKM_OK && !w->noted)
+		rc = kms_lc_note(
+		    db, w->old_id, "reissued", w->actor, w->proposal_id, NULL);
+	return rc;
+}
+
 int
 kms_lc_reissue(struct kdb *db, int64_t old_root_id, const char *actor,
     int64_t proposal_id, const struct kms_flow_opts *o, struct kms_reissue *out,
     char *why, size_t why_len)
 {
+	struct reissued w = {old_root_id, proposal_id, actor, 0};
+	struct kms_flow_opts ho = with_hook(o, reissued_tx, &w);
 	struct kms_lc_plan p;
 	struct kms_issue one;
 	struct rk k;
@@ -501,20 +561,19 @@ kms_lc_reissue(struct kdb *db, int64_t old_root_id, const char *actor,
 	out->total = p.ncopies;
 	for (i = 0; i < p.ncopies; i++) {
 		rc = kms_flow_issue(db, aid, p.copies[i].city_id,
-		    p.copies[i].hsm_id, o, &one, why, why_len);
+		    p.copies[i].hsm_id, &ho, &one, why, why_len);
 		if (rc != TKM_OK)
 			break;
-		if (one.existed)
+		if (one.existed) {
 			out->existed++;
-		else
+		} else {
 			out->issued++;
+			w.noted = 1;
+		}
 	}
 	kms_lc_plan_free(&p);
 	if (rc != TKM_OK)
 		return rc;
-	if (out->issued > 0 && (rc = kms_lc_note(db, old_root_id, "reissued",
-				    actor, proposal_id, NULL)) != TKM_OK)
-		return db_fail(db, rc, "recording the re-issue", why, why_len);
 	kms_say(why, why_len,
 	    "%s %s v%lld re-issued: %zu copies, %zu new, %zu"
 	    " already there",

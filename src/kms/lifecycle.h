@@ -39,8 +39,9 @@
 /*
  * Record an event for a root key (kinds of key_events: generated, issued,
  * rotated, compromised, reissued, destroy_requested, destroyed). The
- * server calls it after kms_flow_generate / kms_flow_issue so that the
- * records say who; the lifecycle calls below write their own.
+ * kinds call it from kms_flow_opts.in_tx, inside the transaction that makes
+ * the root key or copy active, so that no row is ever without its event
+ * and the records say who; the lifecycle calls below write their own.
  */
 int kms_lc_note(struct kdb *db, int64_t root_key_id, const char *kind,
     const char *actor, int64_t proposal_id, const char *reason) TKM_MUST_CHECK;

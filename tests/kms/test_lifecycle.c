@@ -13,7 +13,12 @@
  */
 #include "kmshsm.h"
 
+#include <jansson.h>
+
+#include "auth.h"
+#include "kinds_keys.h"
 #include "lifecycle.h"
+#include "proposal.h"
 
 static char cli[1024];
 
@@ -195,6 +200,177 @@ bu(struct hsm *h, const char *type, unsigned idx, int sm4)
 	snprintf(req, sizeof(req), "BU%sK%03X%c", type, idx, sm4 ? 'S' : 'X');
 	return kms_link_cmd(
 	    &h->link, req, resp, sizeof(resp), &n, NULL, why, sizeof(why));
+}
+
+/* Every column of row id of table, as text ("NULL" for SQL NULL), so
+ * that two readings compare as a whole. */
+static char *
+row_text(struct kdb *db, const char *table, int64_t id, char *out, size_t cap)
+{
+	struct kdb_rows *r = NULL;
+	char sql[128];
+	size_t n = 0;
+	int i;
+
+	snprintf(sql, sizeof(sql), "SELECT * FROM %s WHERE id = $1", table);
+	assert_int_equal(
+	    kdb_query_(db, &r, sql, (const struct kdb_val[]){KDB_INT(id)}, 1),
+	    TKM_OK);
+	assert_int_equal(kdb_next(r), 1);
+	out[0] = '\0';
+	for (i = 0; i < kdb_ncols(r) && n < cap; i++)
+		n += (size_t)snprintf(out + n, cap - n, "%s|",
+		    kdb_isnull(r, i) ? "NULL" : kdb_text(r, i));
+	kdb_rows_free(r);
+	assert_true(n < cap);
+	return out;
+}
+
+/* --- proposals, as the server runs them (kinds_keys.c) ------------------- */
+
+static struct kms_user
+user(struct fx *f, const char *name)
+{
+	struct kms_user u;
+	const char *why = NULL;
+
+	memset(&u, 0, sizeof(u));
+	if (kms_user_insert(f->db, (int64_t)time(NULL), name, "key_manager",
+		"$argon2id$v=19$m=65536,t=3,p=1$test$test", &u.id,
+		&why) != TKM_OK)
+		fail_msg("user %s: %s", name, why);
+	snprintf(u.name, sizeof(u.name), "%s", name);
+	u.role = kms_role_of("key_manager");
+	return u;
+}
+
+/* kind with payload json, proposed by a and approved by b: the
+ * execution's result (TKM_OK: executed, else failed), its id in *pid. */
+static int
+dual(struct fx *f, const struct kms_user *a, const struct kms_user *b,
+    const char *kind, const char *json, int64_t *pid)
+{
+	json_t *p = json_loads(json, 0, NULL), *out = NULL;
+	const char *why = NULL;
+	char st[16];
+	int http = 0, rc;
+
+	assert_non_null(p);
+	if (kms_proposal_create(f->db, (int64_t)time(NULL), 0, a, kind, p, pid,
+		&why, &http) != TKM_OK)
+		fail_msg("propose %s %s: %s (%d)", kind, json, why, http);
+	json_decref(p);
+	rc = kms_proposal_decide(
+	    f->db, (int64_t)time(NULL), b, *pid, 1, NULL, &out, &why, &http);
+	json_decref(out);
+	/* The proposal as stored: executed, or failed with the cause. */
+	assert_int_equal(kms_proposal_list(f->db, NULL, *pid, &out), TKM_OK);
+	snprintf(st, sizeof(st), "%s",
+	    json_string_value(json_object_get(out, "state")));
+	json_decref(out);
+	assert_string_equal(st, rc == TKM_OK ? "executed" : "failed");
+	return rc;
+}
+
+/*
+ * A fault where a kill would cut: every insert of a key event of kind
+ * fails inside its transaction (kind NULL: no fault). A row and its event
+ * in one transaction then both stay unwritten, as after a kill; a row
+ * committed on its own stays without its event, as after a kill between
+ * the two.
+ */
+static void
+cut_events(struct fx *f, const char *kind)
+{
+	char sql[512];
+
+	if (kdb_backend(f->db) == KDB_SQLITE) {
+		assert_int_equal(
+		    kdb_script(f->db, "DROP TRIGGER IF EXISTS cut_events"),
+		    TKM_OK);
+		if (kind == NULL)
+			return;
+		snprintf(sql, sizeof(sql),
+		    "CREATE TRIGGER cut_events BEFORE INSERT ON key_events"
+		    " WHEN NEW.kind = '%s' BEGIN"
+		    " SELECT RAISE(ABORT, 'injected fault: the KMS stops"
+		    " here'); END",
+		    kind);
+	} else {
+		assert_int_equal(
+		    kdb_script(f->db, "DROP TRIGGER IF EXISTS cut_events"
+				      " ON key_events"),
+		    TKM_OK);
+		if (kind == NULL)
+			return;
+		snprintf(sql, sizeof(sql),
+		    "CREATE OR REPLACE FUNCTION cut_events() RETURNS trigger"
+		    " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION"
+		    " 'injected fault: the KMS stops here'; END $$;"
+		    " CREATE TRIGGER cut_events BEFORE INSERT ON key_events"
+		    " FOR EACH ROW WHEN (NEW.kind = '%s')"
+		    " EXECUTE PROCEDURE cut_events()",
+		    kind);
+	}
+	assert_int_equal(kdb_script(f->db, sql), TKM_OK);
+}
+
+static int64_t
+events(struct fx *f, int64_t root_key, const char *kind, int64_t proposal)
+{
+	int64_t n = -1;
+
+	assert_int_equal(
+	    kdb_int1(f->db, &n,
+		"SELECT COUNT(*) FROM key_events WHERE"
+		" root_key_id = $1 AND kind = $2 AND"
+		" COALESCE(proposal_id, 0) = $3",
+		KDB_INT(root_key), KDB_TEXT(kind), KDB_INT(proposal)),
+	    TKM_OK);
+	return n;
+}
+
+static int64_t
+root_of(struct fx *f, const char *tmpl, const char *alg, int64_t version)
+{
+	int64_t id = 0;
+
+	assert_int_equal(kdb_int1(f->db, &id,
+			     "SELECT k.id FROM root_keys k JOIN key_templates t"
+			     " ON t.id = k.template_id WHERE t.name = $1"
+			     " AND k.alg = $2 AND k.version = $3",
+			     KDB_TEXT(tmpl), KDB_TEXT(alg), KDB_INT(version)),
+	    TKM_OK);
+	return id;
+}
+
+/* No row names a key whose record would name nobody: every root key past
+ * planned has its "generated" event, every live copy an "issued" one,
+ * every archived key its "rotated" one and no live copy of it. */
+static void
+assert_rows_have_events(struct fx *f)
+{
+	assert_int_equal(
+	    count(f->db, "SELECT COUNT(*) FROM root_keys k WHERE"
+			 " k.state <> 'planned' AND NOT EXISTS (SELECT 1"
+			 " FROM key_events e WHERE e.root_key_id = k.id"
+			 " AND e.kind = 'generated')"),
+	    0);
+	assert_int_equal(
+	    count(f->db, "SELECT COUNT(*) FROM root_keys k WHERE"
+			 " (SELECT COUNT(*) FROM issued_keys i WHERE"
+			 " i.root_key_id = k.id AND i.state <> 'failed') >"
+			 " (SELECT COUNT(*) FROM key_events e WHERE"
+			 " e.root_key_id = k.id AND e.kind = 'issued')"),
+	    0);
+	assert_int_equal(
+	    count(f->db, "SELECT COUNT(*) FROM root_keys k WHERE"
+			 " k.state = 'archived' AND (NOT EXISTS (SELECT 1"
+			 " FROM key_events e WHERE e.root_key_id = k.id"
+			 " AND e.kind = 'rotated') OR EXISTS (SELECT 1"
+			 " FROM issued_keys i WHERE i.root_key_id = k.id"
+			 " AND i.state IN ('pending', 'active')))"),
+	    0);
 }
 
 /* --- tests --------------------------------------------------------------- */
@@ -462,6 +638,156 @@ t_slots_full(void **state)
 	    KMS_SLOTS);
 }
 
+/*
+ * key.generate, key.issue, key.rotate and key.reissue as the server runs
+ * them, each cut where a kill would leave a row without its event (the
+ * event's insert fails: cut_events): nothing of the cut step is recorded,
+ * and proposing it again completes it with rows and events together.
+ */
+static void
+t_events_with_rows(void **state)
+{
+	struct fx *f = *state;
+	struct kms_user kma = user(f, "kma"), kmb = user(f, "kmb");
+	char json[256], before[512], after[512];
+	int64_t pid, tac, v1, v2, p1, rk;
+
+	f->h[0] = hsm_start(1, 0, NULL);
+	f->h[1] = hsm_start(1, 0, NULL);
+	add_hsm(f, f->h[0], "root", "root", 0);
+	add_hsm(f, f->h[1], "gz-business", "provincial_business", f->guangzhou);
+	put_tks(f->h, 2);
+
+	/* Generation cut: the key stays planned (A0 made it in the root
+	 * HSM: generating again reports it, docs/kms-flows.md). */
+	cut_events(f, "generated");
+	snprintf(json, sizeof(json),
+	    "{\"hsm\": %lld, \"templates\": [\"tac\"], \"algs\": [\"DES\"]}",
+	    (long long)f->h[0]->id);
+	assert_int_not_equal(
+	    dual(f, &kma, &kmb, "key.generate", json, &pid), TKM_OK);
+	tac = root_of(f, "tac", "DES", 1);
+	assert_string_equal(root_state(f->db, tac, before, 16), "planned");
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM root_keys"
+				      " WHERE state <> 'planned'"),
+	    0);
+	cut_events(f, NULL);
+	snprintf(json, sizeof(json),
+	    "{\"hsm\": %lld, \"templates\": [\"load_01\","
+	    " \"purchase_01\"]}",
+	    (long long)f->h[0]->id);
+	assert_int_equal(
+	    dual(f, &kma, &kmb, "key.generate", json, &pid), TKM_OK);
+	v1 = root_of(f, "load_01", "DES", 1);
+	assert_int_equal(events(f, v1, "generated", pid), 1);
+	assert_rows_have_events(f);
+
+	/* Issuance cut at its first copy: no copy recorded. */
+	cut_events(f, "issued");
+	snprintf(json, sizeof(json),
+	    "{\"hsm\": %lld, \"templates\": [\"load_01\", \"purchase_01\"]}",
+	    (long long)f->h[1]->id);
+	assert_int_not_equal(
+	    dual(f, &kma, &kmb, "key.issue", json, &pid), TKM_OK);
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM issued_keys"), 0);
+	cut_events(f, NULL);
+	assert_int_equal(dual(f, &kma, &kmb, "key.issue", json, &pid), TKM_OK);
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM issued_keys"
+				      " WHERE state = 'active'"),
+	    4);
+	assert_int_equal(events(f, v1, "issued", pid), 1);
+	assert_rows_have_events(f);
+
+	/* Rotation cut: v1 and its copy exactly as they were, v2 not
+	 * active. */
+	assert_int_equal(
+	    kdb_exec(f->db, "UPDATE root_keys SET changed = 1000 WHERE id = $1",
+		KDB_INT(v1)),
+	    TKM_OK);
+	row_text(f->db, "root_keys", v1, before, sizeof(before));
+	cut_events(f, "rotated");
+	snprintf(json, sizeof(json), "{\"root_key\": %lld}", (long long)v1);
+	assert_int_not_equal(
+	    dual(f, &kma, &kmb, "key.rotate", json, &pid), TKM_OK);
+	assert_string_equal(
+	    row_text(f->db, "root_keys", v1, after, sizeof(after)), before);
+	assert_string_equal(
+	    root_state(f->db, root_of(f, "load_01", "DES", 2), after, 16),
+	    "planned");
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM issued_keys"
+				      " WHERE state = 'active'"),
+	    4);
+	assert_rows_have_events(f);
+	cut_events(f, NULL);
+
+	/* Re-issue cut at its copy: none recorded, no "reissued"; again:
+	 * the copy (found in the HSM) with its events. */
+	p1 = root_of(f, "purchase_01", "SM4", 1);
+	snprintf(json, sizeof(json), "{\"root_key\": %lld}", (long long)p1);
+	assert_int_equal(dual(f, &kma, &kmb, "key.rotate", json, &pid), TKM_OK);
+	v2 = root_of(f, "purchase_01", "SM4", 2);
+	assert_int_equal(events(f, p1, "rotated", pid), 1);
+	assert_int_equal(events(f, v2, "generated", pid), 1);
+	assert_rows_have_events(f);
+	cut_events(f, "issued");
+	assert_int_not_equal(
+	    dual(f, &kma, &kmb, "key.reissue", json, &pid), TKM_OK);
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM key_events"
+				      " WHERE kind = 'reissued'"),
+	    0);
+	assert_int_equal(kdb_int1(f->db, &rk,
+			     "SELECT COUNT(*) FROM issued_keys WHERE"
+			     " root_key_id = $1",
+			     KDB_INT(v2)),
+	    TKM_OK);
+	assert_int_equal(rk, 0);
+	cut_events(f, NULL);
+	assert_int_equal(
+	    dual(f, &kma, &kmb, "key.reissue", json, &pid), TKM_OK);
+	assert_int_equal(kdb_int1(f->db, &rk,
+			     "SELECT COUNT(*) FROM issued_keys WHERE"
+			     " root_key_id = $1 AND state = 'active'",
+			     KDB_INT(v2)),
+	    TKM_OK);
+	assert_int_equal(rk, 1);
+	assert_int_equal(events(f, v2, "issued", pid), 1);
+	assert_int_equal(events(f, p1, "reissued", pid), 1);
+	assert_rows_have_events(f);
+	(void)tac;
+}
+
+/* A rotation that fails (the root HSM unreachable) leaves the old
+ * version's row exactly as it was: state, and its changed time. */
+static void
+t_failed_rotation_untouched(void **state)
+{
+	struct fx *f = *state;
+	struct kms_rootgen g;
+	struct kms_rotation rot;
+	char why[KMS_WHY], before[512], after[512];
+
+	f->h[0] = hsm_start(1, 0, NULL);
+	add_hsm(f, f->h[0], "root", "root", 0);
+	generate(f, f->h[0], "load_02", "SM4", &g);
+	/* A time no rotation could write. */
+	assert_int_equal(
+	    kdb_exec(f->db, "UPDATE root_keys SET changed = 1000 WHERE id = $1",
+		KDB_INT(g.root_key_id)),
+	    TKM_OK);
+	row_text(f->db, "root_keys", g.root_key_id, before, sizeof(before));
+	assert_non_null(strstr(before, "|active|"));
+	kms_link_close(&f->h[0]->link);
+	hsm_kill(f->h[0]);
+	assert_true(kms_err_unreachable(kms_lc_rotate(f->db, g.root_key_id,
+	    "alice+bob", 0, &f->o, &rot, why, sizeof(why))));
+	assert_string_equal(
+	    row_text(f->db, "root_keys", g.root_key_id, after, sizeof(after)),
+	    before);
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM root_keys"
+				      " WHERE state = 'active'"),
+	    1);
+}
+
 int
 main(void)
 {
@@ -470,6 +796,10 @@ main(void)
 		t_rotate_reissue_destroy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_compromise, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_slots_full, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		t_events_with_rows, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		t_failed_rotation_untouched, setup, teardown),
 	};
 	const char *build = getenv("TKMS_BUILD");
 	char why[KDB_WHY];
@@ -489,6 +819,10 @@ main(void)
 	    access(cli, X_OK) != 0) {
 		fprintf(stderr, "test_lifecycle: no tkms-hsmd or tkms (set"
 				" TKMS_BUILD)\n");
+		return 1;
+	}
+	if (kms_kinds_register(kms_kinds_keys, kms_kinds_keys_n) != TKM_OK) {
+		fprintf(stderr, "test_lifecycle: cannot register the kinds\n");
 		return 1;
 	}
 	setenv("TKMS_ARGON2_FAST", "1", 1); /* enrolment: tests only */
