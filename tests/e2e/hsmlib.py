@@ -46,6 +46,13 @@ class HsmError(AssertionError):
     pass
 
 
+def run_tkms(*args, timeout=60):
+    """The tkms command line; returns the CompletedProcess."""
+    return subprocess.run([os.path.join(BUILD, 'tkms')] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout)
+
+
 def frame(payload):
     """LEN (2 bytes, big-endian) in front of payload."""
     return struct.pack('>H', len(payload)) + payload
@@ -293,6 +300,11 @@ class Hsm:
 
     def tkms(self, *args, timeout=30):
         """Run the tkms command line; returns the CompletedProcess."""
-        return subprocess.run([os.path.join(BUILD, 'tkms')] + list(args),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              timeout=timeout)
+        return run_tkms(*args, timeout=timeout)
+
+    def maint(self, *args, timeout=60):
+        """`tkms maint ARGS` against this HSM's management port, in the
+        console's session."""
+        return run_tkms('maint', *args, '--host', self.manage[0], '--port',
+                        str(self.manage[1]), '--session', self.session_file,
+                        timeout=timeout)

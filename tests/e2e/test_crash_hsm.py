@@ -55,7 +55,6 @@ import os
 import random
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import threading
@@ -63,8 +62,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hsmlib import (BUILD, SANITIZER_MARKS, Hsm, frame, mgmt_frame,  # noqa
-                    read_frame, read_mgmt)
+from hsmlib import (SANITIZER_MARKS, Hsm, frame, mgmt_frame,  # noqa
+                    read_frame, read_mgmt, run_tkms)
 
 LONG = bool(os.environ.get('TKMS_LONG'))
 CYCLES = 200 if LONG else 25
@@ -213,12 +212,8 @@ class CrashHsm(unittest.TestCase):
         h.console('logout')
 
     def maint(self, h, *args):
-        argv = [os.path.join(BUILD, 'tkms'), 'maint'] + list(args)
-        if h is not None:
-            argv += ['--host', h.manage[0], '--port', str(h.manage[1]),
-                     '--session', h.session_file]
-        p = subprocess.run(argv, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=60)
+        """`tkms maint ARGS`, against h's management port unless None."""
+        p = h.maint(*args) if h is not None else run_tkms('maint', *args)
         self.assertEqual(p.returncode, 0, (args, p.stdout, p.stderr))
 
     def ok(self, answer, rsp):

@@ -41,7 +41,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hsmlib import BUILD, SANITIZER_MARKS, Hsm, HsmError  # noqa: E402
+from hsmlib import (BUILD, SANITIZER_MARKS, Hsm, HsmError,  # noqa: E402
+                    run_tkms)
 from test_backup import Admins  # noqa: E402
 
 SKIP_RETURN_CODE = 77
@@ -305,12 +306,8 @@ class HsmFaults(unittest.TestCase):
         self.maint(city, 'apply', '--in', upd)
 
     def maint(self, h, *args):
-        argv = [os.path.join(BUILD, 'tkms'), 'maint'] + list(args)
-        if h is not None:
-            argv += ['--host', h.manage[0], '--port', str(h.manage[1]),
-                     '--session', h.session_file]
-        p = subprocess.run(argv, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=60)
+        """`tkms maint ARGS`, against h's management port unless None."""
+        p = h.maint(*args) if h is not None else run_tkms('maint', *args)
         self.assertEqual(p.returncode, 0, (args, p.stdout, p.stderr))
 
     def uses(self, h, n):
@@ -663,7 +660,7 @@ class KmsdFaults(unittest.TestCase):
     def test_corrupt(self):
         k = self.k
         self.assertTrue(k.start(), k.log())
-        ca, cb = k.login('ca'), k.login('cb')
+        ca = k.login('ca')
         st, p = k.request('POST', '/api/proposals', user_proposal('u0'),
                           token=ca)
         self.assertEqual(st, 201, p)
