@@ -458,7 +458,8 @@ hsm_mgmt_handle(struct hsm_op_ctx *c, json_t *req)
 		return refuse(
 		    c, "-", TKM_ERR_INPUT, "a request is a JSON object");
 	if ((opname = json_string_value(json_object_get(req, "op"))) == NULL)
-		return refuse(c, "-", TKM_ERR_INPUT, "missing \"op\"");
+		return still_yours(
+		    req, refuse(c, "-", TKM_ERR_INPUT, "missing \"op\""));
 	if ((op = hsm_op_find(opname)) == NULL) {
 		snprintf(name, sizeof(name), "%s", opname);
 		audit_op(c, "-", TKM_ERR_NO_CMD, name);

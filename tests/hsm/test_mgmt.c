@@ -416,6 +416,45 @@ call_s(struct fx *f, const char *op, const char *token)
 	return r;
 }
 
+/* A request refused before any op runs (op missing, not a string, unknown;
+ * args not an object) still names the caller's live session, or the
+ * console would forget it (docs/management.md). fuzz_mgmt found the missing
+ * op; the other cases were fixed before. */
+static void
+test_refusal_keeps_session(void **state)
+{
+	static const char *const bad[] = {
+	    "{}",
+	    "{\"op\": 7}",
+	    "{\"Op\": \"logout\"}",
+	    "{\"op\": \"no.such\"}",
+	    "{\"op\": \"status\", \"args\": []}",
+	};
+	struct fx *f = *state;
+	struct tkm_sm2 *kc = enrol(f, C);
+	char token[64];
+	json_error_t jerr;
+	json_t *req, *r;
+	size_t i;
+
+	snprintf(token, sizeof(token), "%s", login(f, kc, C, NULL));
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		req = json_loads(bad[i], 0, &jerr);
+		assert_non_null(req);
+		json_object_set_new(req, "session", json_string(token));
+		r = hsm_mgmt_handle(&f->c, req);
+		json_decref(req);
+		assert_false(json_is_true(json_object_get(r, "ok")));
+		assert_string_equal(
+		    json_string_value(json_object_get(r, "session")), token);
+		json_decref(r);
+	}
+	r = call_s(f, "status", token); /* and it still works */
+	assert_true(json_is_true(json_object_get(r, "ok")));
+	json_decref(r);
+	tkm_sm2_free(kc);
+}
+
 static void
 test_session_roles(void **state)
 {
@@ -677,6 +716,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_status_public, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_needs_login, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_refusal_keeps_session, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_session_roles, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
