@@ -24,8 +24,16 @@
 #define RELOG_SECS 10 /* the same cause is logged again after this long */
 
 static _Thread_local char cause[CAUSE_MAX];
-static _Thread_local char logged[CAUSE_MAX];
-static _Thread_local time_t logged_at;
+#define RECENT     4  /* lines remembered, so that two alternating ones */
+#define WINDOW_MAX 20 /* ...do not flood; at most this many per RELOG_SECS */
+
+static _Thread_local struct {
+	char line[CAUSE_MAX];
+	time_t at;
+} recent[RECENT];
+static _Thread_local unsigned recent_next;
+static _Thread_local time_t window_at;
+static _Thread_local unsigned window_lines, window_dropped;
 
 const char *
 hsm_db_cause(void)
@@ -41,14 +49,17 @@ hsm_db_cause_clear(void)
 
 /*
  * Log the line, unless this thread logged the very same one within
- * RELOG_SECS (a full disk fails every write: one line will do), and keep
- * it as the cause if none is kept: the first failure is the cause, what
+ * RELOG_SECS (a full disk fails every write: one line will do; the last
+ * RECENT lines count, as keys.db and audit.db fail in turn) or already
+ * WINDOW_MAX lines in this RELOG_SECS (then a count), and keep it as the
+ * cause if none is kept: the first failure is the cause, what
  * fails after it (the audit record of the refusal) is a consequence.
  */
 static void __attribute__((format(printf, 1, 2))) note(const char *fmt, ...)
 {
 	char line[CAUSE_MAX], *p;
 	time_t now = time(NULL);
+	unsigned i;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -59,10 +70,25 @@ static void __attribute__((format(printf, 1, 2))) note(const char *fmt, ...)
 			*p = ' ';
 	if (cause[0] == '\0')
 		memcpy(cause, line, sizeof(cause));
-	if (strcmp(line, logged) == 0 && now - logged_at < RELOG_SECS)
+	for (i = 0; i < RECENT; i++)
+		if (strcmp(line, recent[i].line) == 0 &&
+		    now - recent[i].at < RELOG_SECS)
+			return;
+	if (now - window_at >= RELOG_SECS) {
+		if (window_dropped > 0)
+			hsm_log("(%u more storage messages not logged)",
+			    window_dropped);
+		window_at = now;
+		window_lines = window_dropped = 0;
+	}
+	if (window_lines >= WINDOW_MAX) {
+		window_dropped++;
 		return;
-	memcpy(logged, line, sizeof(logged));
-	logged_at = now;
+	}
+	window_lines++;
+	i = recent_next++ % RECENT;
+	memcpy(recent[i].line, line, sizeof(recent[i].line));
+	recent[i].at = now;
 	hsm_log("%s", line);
 }
 

@@ -403,12 +403,17 @@ static int
 why(struct hsm_lic *l, const char *cmd, int lib, unsigned index, int64_t now)
 {
 	sqlite3_stmt *s = l->st[ST_WHY];
-	int rc;
+	int rc, step;
 
 	if ((rc = bind_key(s, cmd, lib, index)) != TKM_OK)
 		goto out;
-	if (sqlite3_step(s) != SQLITE_ROW) {
-		rc = hsm_db_fail(l->db);
+	if ((step = sqlite3_step(s)) != SQLITE_ROW) {
+		/* The query always has a row while the state row exists. */
+		if (step == SQLITE_DONE) {
+			hsm_db_note(DB_NAME ": corrupt (no state row)");
+			rc = TKM_ERR_IO;
+		} else
+			rc = hsm_db_fail(l->db);
 		goto out;
 	}
 	rc = TKM_ERR_IO;

@@ -408,7 +408,9 @@ main(int argc, char **argv)
 		/* The store's own words when a file failed ("keys.db: disk
 		 * full (...)"), the code's otherwise. */
 		hsm_log("exiting on error: %s",
-		    hsm_db_cause() != NULL ? hsm_db_cause() : tkm_strerror(rc));
+		    rc == TKM_ERR_IO && hsm_db_cause() != NULL
+			? hsm_db_cause()
+			: tkm_strerror(rc));
 		return 1;
 	}
 	hsm_log("stopped");

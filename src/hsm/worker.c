@@ -211,6 +211,7 @@ hsm_worker_ks(struct hsm_worker *w)
 		return w->ks;
 	/* The store borrows w->dk: hsm_worker_enter() closes it before
 	 * that DK can be gone (it was retired: the generation moved). */
+	hsm_db_cause_clear(); /* this open's cause, not an older one */
 	if ((rc = hsm_keystore_open(w->st->dir, w->dk, &w->ks)) != TKM_OK) {
 		hsm_log("key store: %s", store_why(rc));
 		w->ks = NULL;
@@ -223,8 +224,10 @@ hsm_worker_lic(struct hsm_worker *w)
 {
 	int rc;
 
-	if (w->lic == NULL &&
-	    (rc = hsm_lic_open(w->st->dir, &w->lic)) != TKM_OK) {
+	if (w->lic != NULL)
+		return w->lic;
+	hsm_db_cause_clear(); /* this open's cause, not an older one */
+	if ((rc = hsm_lic_open(w->st->dir, &w->lic)) != TKM_OK) {
 		hsm_log("licence store: %s", store_why(rc));
 		w->lic = NULL;
 	}

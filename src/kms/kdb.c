@@ -63,6 +63,14 @@ kdb_backend(const struct kdb *db)
 	return db->ops->id;
 }
 
+void
+kdb_pin(struct kdb *db, int delta)
+{
+	db->pinned += delta;
+	if (db->pinned < 0)
+		db->pinned = 0;
+}
+
 int
 kdb_version(const struct kdb *db)
 {

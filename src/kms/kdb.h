@@ -103,6 +103,10 @@ int kdb_open(const char *url, struct kdb **out, char *why,
 void kdb_close(struct kdb *db);
 
 enum kdb_backend kdb_backend(const struct kdb *db);
+/* +1 when a session-level lock is taken on db (PostgreSQL advisory lock),
+ * -1 when it is released: while any is held a lost connection is an error,
+ * not silently reopened without the lock. */
+void kdb_pin(struct kdb *db, int delta);
 /* The schema version (number of migrations applied). */
 int kdb_version(const struct kdb *db);
 /* The number of migrations this code knows (the newest version). */

@@ -39,6 +39,7 @@ struct kdb {
 	const struct kdb_ops *ops;
 	void *h; /* sqlite3 * or PGconn * */
 	int in_tx;
+	int pinned;  /* session locks held (kdb_pin): no silent reconnect */
 	int version; /* schema version after kdb_open */
 	int ready;   /* kdb_open succeeded: failures are the server's to log */
 	int64_t changes;

@@ -111,7 +111,9 @@ ensure_conn(struct kdb *db)
 {
 	if (PQstatus(db->h) == CONNECTION_OK)
 		return TKM_OK;
-	if (!db->in_tx) {
+	/* A new session would silently drop the advisory locks this one
+	 * holds (kdb_pin): the work they guard must fail instead. */
+	if (!db->in_tx && db->pinned == 0) {
 		PQreset(db->h);
 		if (PQstatus(db->h) == CONNECTION_OK) {
 			PQsetNoticeProcessor(db->h, quiet, NULL);

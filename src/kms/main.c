@@ -13,11 +13,13 @@
  * empty, and every later user comes by proposal and approval.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -317,6 +319,39 @@ write_port_file(const char *path, const char *addr, unsigned port)
 	return 0;
 }
 
+/*
+ * One daemon per SQLite database: recovery at start takes every
+ * "approved" proposal for an interrupted one, which is only true when no
+ * other kmsd is executing it (PostgreSQL tells by advisory locks; SQLite
+ * cannot). DIR/kms.lock is held while the daemon lives; its descriptor is
+ * left open on purpose.
+ */
+static int
+lock_dir(const char *dir)
+{
+	char path[4096];
+	int fd, n;
+
+	n = snprintf(path, sizeof(path), "%s/kms.lock", dir);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return TKM_ERR_INPUT;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		kms_log("%s: %s", path, strerror(errno));
+		return TKM_ERR_IO;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		kms_log("%s: %s", path,
+		    errno == EWOULDBLOCK
+			? "another tkms-kmsd uses this directory (one daemon "
+			  "per SQLite database; PostgreSQL for several)"
+			: strerror(errno));
+		close(fd);
+		return TKM_ERR_PERMISSION;
+	}
+	return TKM_OK;
+}
+
 static int
 run(const struct opts *o)
 {
@@ -365,6 +400,9 @@ run(const struct opts *o)
 	kms_log("database: %s, schema version %d",
 	    kdb_backend(db) == KDB_PG ? "PostgreSQL" : "SQLite",
 	    kdb_version(db));
+	if (kdb_backend(db) == KDB_SQLITE && o->dir != NULL &&
+	    (rc = lock_dir(o->dir)) != TKM_OK)
+		goto out;
 	if ((rc = bootstrap(db, o)) != TKM_OK) {
 		kms_log("bootstrap failed: %s", tkm_strerror(rc));
 		goto out;

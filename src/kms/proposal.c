@@ -876,11 +876,16 @@ exec_lock(struct kdb *db, int64_t id)
 {
 	int64_t one;
 
+	int rc;
+
 	if (kdb_backend(db) != KDB_PG)
 		return TKM_OK;
-	return kdb_int1(db, &one,
+	rc = kdb_int1(db, &one,
 	    "SELECT 1 FROM (SELECT pg_advisory_lock($1::bigint)) x",
 	    KDB_INT(EXEC_LOCK_NS | id));
+	if (rc == TKM_OK)
+		kdb_pin(db, 1);
+	return rc;
 }
 
 /* 1: taken (free before), 0: held by another session, < 0: error. */
@@ -896,21 +901,29 @@ exec_trylock(struct kdb *db, int64_t id)
 	    "SELECT CASE WHEN pg_try_advisory_lock($1::bigint) THEN 1"
 	    " ELSE 0 END",
 	    KDB_INT(EXEC_LOCK_NS | id));
-	return rc != TKM_OK ? rc : got == 1;
+	if (rc != TKM_OK)
+		return rc;
+	if (got == 1)
+		kdb_pin(db, 1);
+	return got == 1;
 }
 
 static void
 exec_unlock(struct kdb *db, int64_t id)
 {
 	int64_t got;
+	int rc;
 
-	/* An unlock that fails leaves the lock to the session's end. */
-	if (kdb_backend(db) == KDB_PG &&
-	    kdb_int1(db, &got,
-		"SELECT CASE WHEN pg_advisory_unlock($1::bigint) THEN 1"
-		" ELSE 0 END",
-		KDB_INT(EXEC_LOCK_NS | id)) != TKM_OK)
+	if (kdb_backend(db) != KDB_PG)
 		return;
+	/* An unlock that fails leaves the lock to the session's end (a lost
+	 * session has lost it already). */
+	rc = kdb_int1(db, &got,
+	    "SELECT CASE WHEN pg_advisory_unlock($1::bigint) THEN 1"
+	    " ELSE 0 END",
+	    KDB_INT(EXEC_LOCK_NS | id));
+	(void)rc;
+	kdb_pin(db, -1);
 }
 
 /* After the transaction: the proposal "failed" (or "executed"), with
@@ -1066,6 +1079,16 @@ expire_tx(struct kdb *db, void *arg)
 	" it did is recorded as it was done (issued keys, their events) and"   \
 	" the HSMs hold it; propose the same change again to continue"
 
+/* Generation and rotation make a key with A0 before recording it: a stop
+ * between the two leaves the key at the root HSM's planned index, and a
+ * new proposal is refused (index taken) until it is deleted there. */
+#define INTERRUPTED_A0                                                         \
+	INTERRUPTED                                                            \
+	    ". If the new root key is still 'planned', the root HSM"           \
+	    " may hold a key at its index that nobody recorded: delete it "    \
+	    "there"                                                            \
+	    " (keys.delete on the management port) first (docs/kms-flows.md)"
+
 struct interrupted {
 	int64_t now, id;
 	const char *kind;
@@ -1076,7 +1099,11 @@ static int
 interrupted_tx(struct kdb *db, void *arg)
 {
 	struct interrupted *w = arg;
-	json_t *res = json_pack("{s:s}", "error", INTERRUPTED), *x = NULL;
+	int a0 = strcmp(w->kind, "key.generate") == 0 ||
+		 strcmp(w->kind, "key.rotate") == 0;
+	json_t *res = json_pack(
+		   "{s:s}", "error", a0 ? INTERRUPTED_A0 : INTERRUPTED),
+	       *x = NULL;
 	char *text = NULL;
 	int rc = TKM_ERR_NOMEM;
 

@@ -50,6 +50,7 @@ import os
 import random
 import re
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -362,6 +363,30 @@ class CrashKmsTest(KmsApi, unittest.TestCase):
               % (CYCLES, time.monotonic() - t0, seen['open'], seen['failed'],
                  seen['executed'], mid, recovered, records), flush=True)
 
+
+    @unittest.skipIf(PG_URL, 'SQLite only: PostgreSQL takes several')
+    def test_sqlite_one_daemon(self):
+        """A second kmsd on the same SQLite directory would take the
+        first one's running executions for interrupted ones: it refuses
+        to start (DIR/kms.lock), and the first one goes on."""
+        k = KmsDaemon()
+        k.start()
+        try:
+            argv = k.argv()
+            argv[argv.index('--port-file') + 1] += '.2'
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=120,
+                               env=dict(os.environ, TKMS_ARGON2_FAST='1'))
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn(b'another tkms-kmsd uses this directory',
+                          p.stderr)
+            self.assertFalse(os.path.exists(k.port_file + '.2'))
+            k.login('ca')  # the first one still answers
+        finally:
+            k.kill()
+        k.start()  # the lock went with the process, even a killed one
+        k.stop()
 
     @unittest.skipUnless(PG_URL, 'PostgreSQL only: SQLite has one daemon')
     def test_pg_live_execution_kept(self):

@@ -860,6 +860,38 @@ t_concurrent_writers(void **state)
 	    pg_base ? "postgresql" : "sqlite", (unsigned long long)retries);
 }
 
+/* PostgreSQL: while a session lock is held (kdb_pin) a lost connection
+ * is an error, not silently reopened without the lock; once released the
+ * next statement reconnects. The session is cut from a second one with
+ * pg_terminate_backend. */
+static void
+t_pinned_no_reconnect(void **state)
+{
+	struct fx *f = *state;
+	int64_t pid, x;
+
+	if (pg_base == NULL) {
+		skip();
+		return;
+	}
+	assert_int_equal(
+	    kdb_int1(f->db, &pid, "SELECT pg_backend_pid()"), TKM_OK);
+	assert_int_equal(kdb_int1(pg_admin, &x,
+			     "SELECT CASE WHEN pg_terminate_backend($1::int)"
+			     " THEN 1 ELSE 0 END",
+			     KDB_INT(pid)),
+	    TKM_OK);
+	assert_int_equal(x, 1);
+	kdb_pin(f->db, 1);
+	/* The statement that finds the session gone fails either way... */
+	assert_int_equal(kdb_int1(f->db, &x, "SELECT 1"), TKM_ERR_IO);
+	/* ...and while pinned so does the next: no new session. */
+	assert_int_equal(kdb_int1(f->db, &x, "SELECT 1"), TKM_ERR_IO);
+	kdb_pin(f->db, -1);
+	assert_int_equal(kdb_int1(f->db, &x, "SELECT 1"), TKM_OK);
+	assert_int_equal(x, 1);
+}
+
 /* --- opening ------------------------------------------------------------- */
 
 static void
@@ -938,6 +970,8 @@ main(void)
 	    cmocka_unit_test_setup_teardown(
 		t_concurrent_writers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(t_open_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		t_pinned_no_reconnect, setup, teardown),
 	    cmocka_unit_test(t_sqlite_files),
 	};
 	char why[KDB_WHY];
