@@ -1084,10 +1084,10 @@ expire_tx(struct kdb *db, void *arg)
  * new proposal is refused (index taken) until it is deleted there. */
 #define INTERRUPTED_A0                                                         \
 	INTERRUPTED                                                            \
-	    ". If the new root key is still 'planned', the root HSM"           \
-	    " may hold a key at its index that nobody recorded: delete it "    \
-	    "there"                                                            \
-	    " (keys.delete on the management port) first (docs/kms-flows.md)"
+	". If the new root key is still 'planned', the root HSM"               \
+	" may hold a key at its index that nobody recorded: delete it "        \
+	"there"                                                                \
+	" (keys.delete on the management port) first (docs/kms-flows.md)"
 
 struct interrupted {
 	int64_t now, id;
