@@ -91,7 +91,38 @@ def bu(h, type_code, idx, alg, listener=0):
     return r[2:4], r[4:]
 
 
-class KmsDaemon:
+class KmsClient:
+    """The API of a tkms-kmsd at self.addr:self.port, its users' passwords
+    in self.pw."""
+
+    def request(self, method, path, body=None, token=None, raw=None,
+                headers=None, timeout=120):
+        """(status, decoded JSON answer); raw: bytes sent instead of the
+        JSON of body."""
+        c = http.client.HTTPConnection(self.addr, self.port, timeout=timeout)
+        h = dict(headers or {})
+        if token:
+            h['Authorization'] = 'Bearer ' + token
+        data = raw if raw is not None else (
+            json.dumps(body).encode() if body is not None else None)
+        try:
+            c.request(method, path, body=data, headers=h)
+            r = c.getresponse()
+            text = r.read()
+        finally:
+            c.close()
+        ctype = r.getheader('Content-Type')
+        assert ctype == 'application/json', ctype
+        return r.status, json.loads(text)
+
+    def login(self, name, pw=None):
+        st, r = self.request('POST', '/api/login',
+                             {'name': name, 'password': pw or self.pw[name]})
+        assert st == 200, (st, r)
+        return r['token']
+
+
+class KmsDaemon(KmsClient):
     """tkms-kmsd on an ephemeral port with two bootstrap configurators
     ca and cb, its database in a temporary directory (or at PG_URL).
     kill() is a SIGKILL; start() again runs it on the same database (on
@@ -174,28 +205,6 @@ class KmsDaemon:
                 raise AssertionError('tkms-kmsd exited %d:\n%s' % (rc, log))
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def request(self, method, path, body=None, token=None, timeout=120):
-        """(status, decoded JSON answer)."""
-        c = http.client.HTTPConnection(self.addr, self.port, timeout=timeout)
-        h = {}
-        if token:
-            h['Authorization'] = 'Bearer ' + token
-        data = json.dumps(body).encode() if body is not None else None
-        try:
-            c.request(method, path, body=data, headers=h)
-            r = c.getresponse()
-            text = r.read()
-        finally:
-            c.close()
-        ctype = r.getheader('Content-Type')
-        assert ctype == 'application/json', ctype
-        return r.status, json.loads(text)
-
-    def login(self, name, pw=None):
-        st, r = self.request('POST', '/api/login',
-                             {'name': name, 'password': pw or self.pw[name]})
-        assert st == 200, (st, r)
-        return r['token']
 
 
 class KmsApi:

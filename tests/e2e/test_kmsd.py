@@ -6,7 +6,6 @@ tampered row found, and `tkms kms ...` over the same API.
 Run by ctest with TKMS_BUILD set. With TKMS_PG_URL set (tests/kms/pg.sh
 python3 tests/e2e/test_kmsd.py) the daemon runs on PostgreSQL.
 """
-import http.client
 import json
 import os
 import shutil
@@ -21,13 +20,14 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hsmlib import SANITIZER_MARKS  # noqa: E402
+from kmslib import KmsClient  # noqa: E402
 
 BUILD = os.environ.get('TKMS_BUILD', '')
 PG_URL = os.environ.get('TKMS_PG_URL', '')
 START_TIMEOUT = 20.0
 
 
-class Kmsd:
+class Kmsd(KmsClient):
     """tkms-kmsd on an ephemeral port in a temporary directory, with two
     bootstrap configurators ca and cb."""
 
@@ -75,29 +75,6 @@ class Kmsd:
         if rc != 0:
             raise AssertionError('tkms-kmsd exited %d:\n%s' % (rc, log))
         shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def request(self, method, path, body=None, token=None, raw=None,
-                headers=None):
-        """(status, decoded JSON answer)."""
-        c = http.client.HTTPConnection(self.addr, self.port, timeout=30)
-        h = dict(headers or {})
-        if token:
-            h['Authorization'] = 'Bearer ' + token
-        data = raw if raw is not None else (
-            json.dumps(body).encode() if body is not None else None)
-        c.request(method, path, body=data, headers=h)
-        r = c.getresponse()
-        text = r.read()
-        c.close()
-        self_check = r.getheader('Content-Type')
-        assert self_check == 'application/json', self_check
-        return r.status, json.loads(text)
-
-    def login(self, name, pw=None):
-        st, r = self.request('POST', '/api/login',
-                             {'name': name, 'password': pw or self.pw[name]})
-        assert st == 200, (st, r)
-        return r['token']
 
 
 class KmsdTest(unittest.TestCase):
