@@ -544,9 +544,8 @@ kms_api_handle(void *arg, const struct kms_req *req, struct kms_resp *resp)
 		rc = kms_session_check(
 		    c.db, c.now, c.api->idle, req->token, &c.user, &why);
 		if (rc != TKM_OK) {
-			kms_resp_error(resp,
-			    rc == TKM_ERR_PERMISSION ? 401 : 500,
-			    rc == TKM_ERR_PERMISSION ? why : "database error");
+			kms_api_error(
+			    &c, rc, why, rc == TKM_ERR_PERMISSION ? 401 : 0);
 			return;
 		}
 		if ((rt->roles & c.user.role) == 0) {

@@ -87,9 +87,11 @@ int kms_login(struct kdb *db, int64_t now, int64_t idle, const char *name,
 
 /*
  * The user of a bearer token, and the session's idle expiry pushed on by
- * idle seconds. TKM_ERR_PERMISSION (*why "not logged in", "session
- * expired", "account disabled") when there is none, it expired, or its
- * user may no longer log in; an expired session is deleted.
+ * idle seconds (at most once per 10 s, or idle / 4 if less; best-effort:
+ * a push the database refuses leaves the recorded expiry). TKM_ERR_PERMISSION
+ * (*why "not logged in", "session expired", "account disabled") when there is
+ * none, it expired, or its user may no longer log in; an expired session is
+ * deleted.
  */
 int kms_session_check(struct kdb *db, int64_t now, int64_t idle,
     const char *token, struct kms_user *u, const char **why) TKM_MUST_CHECK;

@@ -475,6 +475,7 @@ class Kmsd:
         self.pw = {'ca': 'ca-password-1', 'cb': 'cb-password-2'}
         self.proc = None
         self.runs = 0
+        self.extra = []
 
     def argv(self):
         args = [os.path.join(BUILD, 'tkms-kmsd'), '--dir', self.dir,
@@ -485,7 +486,7 @@ class Kmsd:
             with open(path, 'w') as f:
                 f.write(pw + '\n')
             args += ['--bootstrap-admin', name, '--password-file', path]
-        return args
+        return args + self.extra
 
     def start(self):
         """True once listening; False if it exited (self.rc, self.log())."""
@@ -586,8 +587,12 @@ class KmsdFaults(unittest.TestCase):
         k = self.k
         fs = self.mount(os.path.join(self.tmp, 'fs'), 8192)
         k.dir = os.path.join(fs.path, 'kms')
+        # Idle 20 s: a session's expiry is pushed on at most every 5 s,
+        # so the reads below, 5 s after login, try to push it.
+        k.extra = ['--session-idle', '20']
         self.assertTrue(k.start(), k.log())
         ca, cb = k.login('ca'), k.login('cb')
+        logged_in = time.monotonic()
         st, p0 = k.request('POST', '/api/proposals', user_proposal('u0'),
                            token=ca)
         self.assertEqual(st, 201, p0)
@@ -611,8 +616,16 @@ class KmsdFaults(unittest.TestCase):
                           token=cb)
         self.assertEqual(st, 500, p)
         self.assertIn('disk full', p['message'])
-        st, p = k.request('GET', '/api/proposals/%d' % p0['id'], token=ca)
-        self.assertEqual((st, p['state']), (200, 'open'))  # not half-done
+        # Reads go on while the disk is full (a session is not refused
+        # because its idle expiry cannot be pushed on), and the refused
+        # approval left nothing half-done.
+        time.sleep(max(0.0, logged_in + 5.5 - time.monotonic()))
+        for _ in range(3):
+            st, p = k.request('GET', '/api/proposals/%d' % p0['id'],
+                              token=ca)
+            self.assertEqual((st, p.get('state')), (200, 'open'), p)
+            st, r = k.request('GET', '/api/proposals', token=cb)
+            self.assertEqual(st, 200, r)
         self.assertIn('database: kms.db: disk full', k.log())
         fs.free()
         st, p = k.request('POST', '/api/proposals/%d/approve' % p0['id'],

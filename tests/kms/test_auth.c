@@ -220,6 +220,88 @@ t_idle_expiry(void **state)
 	    TKM_ERR_PERMISSION);
 }
 
+/* Refuse every UPDATE of sessions, as a full disk would. */
+static void
+freeze_sessions(struct kdb *db)
+{
+	const char *sql =
+	    kdb_backend(db) == KDB_SQLITE
+		? "CREATE TRIGGER cut_touch BEFORE UPDATE ON sessions BEGIN"
+		  " SELECT RAISE(ABORT, 'injected fault: disk full'); END"
+		: "CREATE FUNCTION cut_touch() RETURNS trigger LANGUAGE plpgsql"
+		  " AS $$ BEGIN RAISE EXCEPTION 'injected fault: disk full';"
+		  " END $$; CREATE TRIGGER cut_touch BEFORE UPDATE ON sessions"
+		  " FOR EACH ROW EXECUTE PROCEDURE cut_touch()";
+
+	assert_int_equal(kdb_script(db, sql), TKM_OK);
+}
+
+/*
+ * A use within 10 s of the last push leaves the expiry alone (no write per
+ * request); a session that cannot be pushed on still serves until its
+ * recorded expiry, so reads work on a full disk.
+ */
+static void
+t_touch(void **state)
+{
+	struct fx *f = *state;
+	char tok[KMS_TOKEN_LEN + 1];
+	struct kms_user u;
+	const char *why;
+
+	add_user(f->db, "alice", "auditor", "password-1");
+	assert_int_equal(
+	    kms_login(f->db, T0, 60, "alice", "password-1", tok, &u, &why),
+	    TKM_OK);
+	assert_int_equal(
+	    kms_session_check(f->db, T0 + 9, 60, tok, &u, &why), TKM_OK);
+	assert_int_equal(kms_session_check(f->db, T0 + 60, 60, tok, &u, &why),
+	    TKM_ERR_PERMISSION);
+	assert_string_equal(why, "session expired");
+
+	assert_int_equal(
+	    kms_login(f->db, T0, 60, "alice", "password-1", tok, &u, &why),
+	    TKM_OK);
+	assert_int_equal(
+	    kms_session_check(f->db, T0 + 10, 60, tok, &u, &why), TKM_OK);
+	freeze_sessions(f->db);
+	assert_int_equal(
+	    kms_session_check(f->db, T0 + 60, 60, tok, &u, &why), TKM_OK);
+	assert_string_equal(u.name, "alice");
+	assert_null(why);
+	assert_int_equal(kms_session_check(f->db, T0 + 69, 60, tok, &u, &why),
+	    TKM_OK); /* pushed to T0 + 70 before the freeze */
+	assert_int_equal(kms_session_check(f->db, T0 + 70, 60, tok, &u, &why),
+	    TKM_ERR_PERMISSION);
+	assert_string_equal(why, "session expired");
+}
+
+/* A short idle time is pushed on sooner: a quarter of it. */
+static void
+t_touch_short(void **state)
+{
+	struct fx *f = *state;
+	char tok[KMS_TOKEN_LEN + 1];
+	struct kms_user u;
+	const char *why;
+
+	add_user(f->db, "alice", "auditor", "password-1");
+	assert_int_equal(
+	    kms_login(f->db, T0, 8, "alice", "password-1", tok, &u, &why),
+	    TKM_OK);
+	assert_int_equal(
+	    kms_session_check(f->db, T0 + 1, 8, tok, &u, &why), TKM_OK);
+	assert_int_equal(kms_session_check(f->db, T0 + 8, 8, tok, &u, &why),
+	    TKM_ERR_PERMISSION);
+	assert_int_equal(
+	    kms_login(f->db, T0, 8, "alice", "password-1", tok, &u, &why),
+	    TKM_OK);
+	assert_int_equal(
+	    kms_session_check(f->db, T0 + 2, 8, tok, &u, &why), TKM_OK);
+	assert_int_equal(
+	    kms_session_check(f->db, T0 + 9, 8, tok, &u, &why), TKM_OK);
+}
+
 static void
 t_lockout(void **state)
 {
@@ -296,6 +378,9 @@ main(void)
 		t_wrong_and_unknown, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(
 		t_idle_expiry, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(t_touch, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(
+		t_touch_short, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(t_lockout, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(t_disabled, fx_setup, fx_teardown),
 	};
