@@ -1411,6 +1411,24 @@ out:
 	return finish(rc, res, result, why);
 }
 
+/* A rotation stopped between archiving and recording: the old version
+ * serves on (kms_lc_rotate_recover). */
+static int
+rotate_recover(struct kdb *db, int64_t now, json_t *s, json_t **note)
+{
+	int64_t rk = id_of(json_object_get(s, "root_key"));
+	int restored = 0, rc;
+
+	*note = NULL;
+	if ((rc = kms_lc_rotate_recover(db, rk, now, &restored)) != TKM_OK ||
+	    !restored)
+		return rc;
+	*note = json_pack("{s:I, s:s}", "root_key", (json_int_t)rk, "recovered",
+	    "the rotation did not happen: this version is active"
+	    " again");
+	return *note != NULL ? TKM_OK : TKM_ERR_NOMEM;
+}
+
 static int
 compromise_exec(struct kdb *db, int64_t now, int64_t id, json_t *s,
     json_t **result, const char **why)
@@ -1631,17 +1649,21 @@ kms_keys_destroy_json(
 /* --- the table ----------------------------------------------------------- */
 
 const struct kms_kind kms_kinds_keys[] = {
-    {"hsm.add", KMS_ROLE_CONFIGURATOR, hsm_add_prepare, hsm_add_apply, NULL},
-    {"hsm.update", KMS_ROLE_CONFIGURATOR, hsm_update_prepare, hsm_update_apply,
+    {"hsm.add", KMS_ROLE_CONFIGURATOR, hsm_add_prepare, hsm_add_apply, NULL,
 	NULL},
+    {"hsm.update", KMS_ROLE_CONFIGURATOR, hsm_update_prepare, hsm_update_apply,
+	NULL, NULL},
     {"key.generate", KMS_ROLE_KEY_MANAGER, generate_prepare, NULL,
-	generate_exec},
-    {"key.issue", KMS_ROLE_KEY_MANAGER, issue_prepare, NULL, issue_exec},
-    {"key.rotate", KMS_ROLE_KEY_MANAGER, rotate_prepare, NULL, rotate_exec},
+	generate_exec, NULL},
+    {"key.issue", KMS_ROLE_KEY_MANAGER, issue_prepare, NULL, issue_exec, NULL},
+    {"key.rotate", KMS_ROLE_KEY_MANAGER, rotate_prepare, NULL, rotate_exec,
+	rotate_recover},
     {"key.compromise", KMS_ROLE_KEY_MANAGER, compromise_prepare, NULL,
-	compromise_exec},
-    {"key.reissue", KMS_ROLE_KEY_MANAGER, reissue_prepare, NULL, reissue_exec},
-    {"key.destroy", KMS_ROLE_KEY_MANAGER, destroy_prepare, NULL, destroy_exec},
+	compromise_exec, NULL},
+    {"key.reissue", KMS_ROLE_KEY_MANAGER, reissue_prepare, NULL, reissue_exec,
+	NULL},
+    {"key.destroy", KMS_ROLE_KEY_MANAGER, destroy_prepare, NULL, destroy_exec,
+	NULL},
 };
 const size_t kms_kinds_keys_n =
     sizeof(kms_kinds_keys) / sizeof(kms_kinds_keys[0]);

@@ -1328,4 +1328,5 @@ const struct kms_kind kms_maint_kind_licence = {
     licence_prepare,
     licence_apply,
     licence_execute,
+    NULL,
 };

@@ -343,6 +343,22 @@ kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
 	return TKM_OK;
 }
 
+int
+kms_lc_rotate_recover(
+    struct kdb *db, int64_t root_key_id, int64_t now, int *restored)
+{
+	int rc = kdb_exec(db,
+	    "UPDATE root_keys SET state = 'active', changed = $1"
+	    " WHERE id = $2 AND state = 'archived' AND NOT EXISTS"
+	    " (SELECT 1 FROM root_keys o WHERE o.state = 'active'"
+	    " AND o.template_id = root_keys.template_id"
+	    " AND o.alg = root_keys.alg)",
+	    KDB_INT(now), KDB_INT(root_key_id));
+
+	*restored = rc == TKM_OK && kdb_changes(db) == 1;
+	return rc;
+}
+
 /* --- the plan ------------------------------------------------------------ */
 
 void

@@ -72,6 +72,18 @@ int kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
     int64_t proposal_id, const struct kms_flow_opts *o,
     struct kms_rotation *out, char *why, size_t why_len) TKM_MUST_CHECK;
 
+/*
+ * Undo what a rotation of root_key_id stopped by a crash left: the old
+ * version archived and none active (between archiving it and recording the
+ * new one). It becomes active again (changed now), as a rotation that
+ * failed leaves it, so issuance of it goes on until the rotation is
+ * proposed again. Nothing is done when a version of the template and
+ * algorithm is active (the rotation was recorded). *restored: 1 if done.
+ * Database effects only: the key.rotate kind's recover step.
+ */
+int kms_lc_rotate_recover(struct kdb *db, int64_t root_key_id, int64_t now,
+    int *restored) TKM_MUST_CHECK;
+
 /* --- what a root key reached --------------------------------------------- */
 
 /* One issued copy of a root key, and where its replacement goes. */

@@ -535,14 +535,15 @@ tmpl_apply(struct kdb *db, int64_t now, json_t *s, json_t **result,
 
 static const struct kms_kind builtin[] = {
     {"user.create", KMS_ROLE_CONFIGURATOR, user_create_prepare,
-	user_create_apply, NULL},
+	user_create_apply, NULL, NULL},
     {"user.disable", KMS_ROLE_CONFIGURATOR, user_disable_prepare,
-	user_disable_apply, NULL},
+	user_disable_apply, NULL, NULL},
     {"institution.update", KMS_ROLE_CONFIGURATOR, inst_prepare, inst_apply,
-	NULL},
+	NULL, NULL},
     /* Category, HSM type and city factor decide how keys are issued:
      * key policy, so the key managers' (spec: 系统密钥管理员). */
-    {"template.update", KMS_ROLE_KEY_MANAGER, tmpl_prepare, tmpl_apply, NULL},
+    {"template.update", KMS_ROLE_KEY_MANAGER, tmpl_prepare, tmpl_apply, NULL,
+	NULL},
 };
 
 static const struct kms_kind *extra[KMS_KINDS_MAX];
@@ -1095,34 +1096,69 @@ struct interrupted {
 	int done;
 };
 
+/* The kind's repair of what a stopped execution left: *note, or NULL. */
+static int
+interrupted_repair(struct kdb *db, const struct interrupted *w, json_t **note)
+{
+	const struct kms_kind *k = kms_kind_find(w->kind);
+	struct kdb_rows *r = NULL;
+	json_t *stored = NULL;
+	int rc;
+
+	*note = NULL;
+	if (k == NULL || k->recover == NULL)
+		return TKM_OK;
+	if ((rc = kdb_query(db, &r,
+		 "SELECT payload FROM proposals WHERE id = $1",
+		 KDB_INT(w->id))) != TKM_OK)
+		return rc;
+	if ((rc = kdb_next(r)) == 1 && kdb_text(r, 0) != NULL)
+		stored = json_loads(kdb_text(r, 0), 0, NULL);
+	kdb_rows_free(r);
+	if (rc < 0)
+		return rc;
+	if (stored == NULL)
+		return TKM_ERR_NOMEM; /* payloads are stored as valid JSON */
+	rc = k->recover(db, w->now, stored, note);
+	json_decref(stored);
+	return rc;
+}
+
 static int
 interrupted_tx(struct kdb *db, void *arg)
 {
 	struct interrupted *w = arg;
 	int a0 = strcmp(w->kind, "key.generate") == 0 ||
 		 strcmp(w->kind, "key.rotate") == 0;
-	json_t *res = json_pack(
-		   "{s:s}", "error", a0 ? INTERRUPTED_A0 : INTERRUPTED),
-	       *x = NULL;
+	json_t *res = NULL, *note = NULL, *x = NULL;
 	char *text = NULL;
-	int rc = TKM_ERR_NOMEM;
+	int rc;
 
 	w->done = 0;
-	if (res == NULL || (text = json_dumps(res, JSON_COMPACT)) == NULL ||
+	if ((rc = kdb_exec(db,
+		 "UPDATE proposals SET state = 'failed'"
+		 " WHERE id = $1 AND state = 'approved'",
+		 KDB_INT(w->id))) != TKM_OK ||
+	    kdb_changes(db) != 1)
+		return rc; /* finished meanwhile: nothing to do */
+	if ((rc = interrupted_repair(db, w, &note)) != TKM_OK)
+		return rc;
+	rc = TKM_ERR_NOMEM;
+	if ((res = json_pack("{s:s}", "error",
+		 a0 ? INTERRUPTED_A0 : INTERRUPTED)) == NULL ||
+	    (note != NULL && json_object_update(res, note) != 0) ||
+	    (text = json_dumps(res, JSON_COMPACT)) == NULL ||
 	    (x = json_pack("{s:O}", "result", res)) == NULL)
 		goto out;
-	if ((rc = kdb_exec(db,
-		 "UPDATE proposals SET state = 'failed', result = $1"
-		 " WHERE id = $2 AND state = 'approved'",
-		 KDB_TEXT(text), KDB_INT(w->id))) != TKM_OK ||
-	    kdb_changes(db) != 1)
-		goto out; /* finished meanwhile: nothing to do */
-	if ((rc = audit_step(db, w->now, "system", "proposal.failed", w->id,
+	if ((rc = kdb_exec(db, "UPDATE proposals SET result = $1 WHERE id = $2",
+		 KDB_TEXT(text), KDB_INT(w->id))) == TKM_OK &&
+	    (rc = audit_step(db, w->now, "system", "proposal.failed", w->id,
 		 w->kind, x)) == TKM_OK)
 		w->done = 1;
 out:
 	kms_json_free(text);
 	json_decref(res);
+	json_decref(note);
 	json_decref(x);
 	return rc;
 }

@@ -52,6 +52,12 @@ struct kms_kind {
 	 * kept either way. */
 	int (*execute)(struct kdb *db, int64_t now, int64_t id, json_t *stored,
 	    json_t **result, const char **why);
+	/* NULL, or the repair of what an execution stopped by a crash left
+	 * half-done, run by kms_proposal_recover in the transaction that
+	 * marks the proposal failed (database effects only; MAY run more
+	 * than once). *note: a new object merged into the result, or NULL. */
+	int (*recover)(
+	    struct kdb *db, int64_t now, json_t *stored, json_t **note);
 };
 
 /* Add rows (not copied: static storage) to the table of kinds.
@@ -94,7 +100,8 @@ int kms_proposal_expire(struct kdb *db, int64_t now) TKM_MUST_CHECK;
  * database, so every approved proposal found then is interrupted; on
  * PostgreSQL an execution holds an advisory lock on its proposal for its
  * whole run (kms_proposal_decide), which the server's session loses when
- * it dies, so only proposals whose lock is free are taken. *n: how many.
+ * it dies, so only proposals whose lock is free are taken. A kind's
+ * recover step runs in the same transaction. *n: how many.
  */
 int kms_proposal_recover(struct kdb *db, int64_t now, size_t *n) TKM_MUST_CHECK;
 

@@ -788,6 +788,105 @@ t_failed_rotation_untouched(void **state)
 	    1);
 }
 
+/* Proposal pid as a kill in its execution leaves it: "approved". */
+static void
+left_approved(struct fx *f, int64_t pid)
+{
+	assert_int_equal(kdb_exec(f->db,
+			     "UPDATE proposals SET state = 'approved',"
+			     " result = NULL WHERE id = $1",
+			     KDB_INT(pid)),
+	    TKM_OK);
+}
+
+/* Proposal pid's result as JSON text (for strstr). */
+static char *
+result_text(struct fx *f, int64_t pid, char *out, size_t cap)
+{
+	json_t *p = NULL;
+	char *t;
+
+	assert_int_equal(kms_proposal_list(f->db, NULL, pid, &p), TKM_OK);
+	assert_string_equal(
+	    json_string_value(json_object_get(p, "state")), "failed");
+	t = json_dumps(json_object_get(p, "result"), JSON_COMPACT);
+	assert_non_null(t);
+	snprintf(out, cap, "%s", t);
+	free(t);
+	json_decref(p);
+	return out;
+}
+
+/*
+ * A kmsd killed between archiving the old version and recording the new
+ * one (steps 3 and 4) leaves the old version archived and none active; at
+ * the next start kms_proposal_recover makes it active again and says so in
+ * the failed proposal. Proposing the rotation again then completes it. A
+ * rotation killed after its recording, or before archiving, is left alone.
+ */
+static void
+t_stopped_rotation(void **state)
+{
+	struct fx *f = *state;
+	struct kms_user kma = user(f, "kma"), kmb = user(f, "kmb");
+	struct kms_rootgen g;
+	char json[256], res[2048], st[16];
+	int64_t v1, pid, done, now = (int64_t)time(NULL);
+	json_t *p;
+	const char *why = NULL;
+	int http = 0;
+	size_t n;
+
+	f->h[0] = hsm_start(1, 0, NULL);
+	add_hsm(f, f->h[0], "root", "root", 0);
+	generate(f, f->h[0], "load_02", "SM4", &g);
+	v1 = g.root_key_id;
+	snprintf(json, sizeof(json), "{\"root_key\": %lld}", (long long)v1);
+
+	/* Killed before archiving: nothing to put back. */
+	assert_non_null(p = json_loads(json, 0, NULL));
+	assert_int_equal(kms_proposal_create(f->db, now, 0, &kma, "key.rotate",
+			     p, &pid, &why, &http),
+	    TKM_OK);
+	json_decref(p);
+	left_approved(f, pid);
+	assert_int_equal(kms_proposal_recover(f->db, now, &n), TKM_OK);
+	assert_int_equal(n, 1);
+	assert_null(strstr(result_text(f, pid, res, sizeof(res)), "recovered"));
+	assert_string_equal(root_state(f->db, v1, st, sizeof(st)), "active");
+
+	/* Killed between the steps: v1 archived, v2 not recorded. */
+	left_approved(f, pid);
+	assert_int_equal(kdb_exec(f->db,
+			     "UPDATE root_keys SET state = 'archived'"
+			     " WHERE id = $1",
+			     KDB_INT(v1)),
+	    TKM_OK);
+	assert_int_equal(kms_proposal_recover(f->db, now, &n), TKM_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(root_state(f->db, v1, st, sizeof(st)), "active");
+	assert_non_null(strstr(result_text(f, pid, res, sizeof(res)),
+	    "\"recovered\":\"the rotation did not happen"));
+	assert_non_null(strstr(res, "interrupted"));
+	assert_int_equal(
+	    dual(f, &kma, &kmb, "key.rotate", json, &done), TKM_OK);
+	assert_string_equal(root_state(f->db, v1, st, sizeof(st)), "archived");
+	assert_string_equal(
+	    root_state(f->db, root_of(f, "load_02", "SM4", 2), st, sizeof(st)),
+	    "active");
+
+	/* Killed after the recording: v2 stays, v1 stays archived. */
+	left_approved(f, done);
+	assert_int_equal(kms_proposal_recover(f->db, now, &n), TKM_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(root_state(f->db, v1, st, sizeof(st)), "archived");
+	assert_null(
+	    strstr(result_text(f, done, res, sizeof(res)), "recovered"));
+	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM root_keys"
+				      " WHERE state = 'active'"),
+	    1);
+}
+
 int
 main(void)
 {
@@ -800,6 +899,8 @@ main(void)
 		t_events_with_rows, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		t_failed_rotation_untouched, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		t_stopped_rotation, setup, teardown),
 	};
 	const char *build = getenv("TKMS_BUILD");
 	char why[KDB_WHY];

@@ -475,7 +475,8 @@ static void
 t_registered_execute(void **state)
 {
 	static const struct kms_kind k[] = {
-	    {"test.flow", KMS_ROLE_KEY_MANAGER, x_prepare, NULL, x_execute},
+	    {"test.flow", KMS_ROLE_KEY_MANAGER, x_prepare, NULL, x_execute,
+		NULL},
 	};
 	struct fx *f = *state;
 	int64_t a, b;
