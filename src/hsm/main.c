@@ -11,8 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -125,18 +123,6 @@ parse_opts(int argc, char **argv, struct opts *o)
 	if (optind != argc || o->dir == NULL)
 		return -1;
 	return 0;
-}
-
-/* A daemon holding keys must not leave them in a core file. */
-static int
-no_core_dumps(void)
-{
-	struct rlimit rl = {0, 0};
-
-	if (setrlimit(RLIMIT_CORE, &rl) != 0 ||
-	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
-		return TKM_ERR_INTERNAL;
-	return TKM_OK;
 }
 
 /* "C1,C2,C3", each 32 hex digits (DESIGN §3.1: DK = C1 xor C2 xor C3). */
@@ -384,15 +370,10 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* Before anything is opened; and a change of user resets the
-	 * dumpable flag, so core dumps are disabled after it. */
+	/* Before anything is opened (and it disables core dumps). */
 	if (tkm_priv_setup(o.user, o.allow_root, why, sizeof(why)) != TKM_OK) {
 		fprintf(stderr, "tkms-hsmd: %s\n", why);
 		return 2;
-	}
-	if (no_core_dumps() != TKM_OK) {
-		fprintf(stderr, "tkms-hsmd: cannot disable core dumps\n");
-		return 1;
 	}
 	/* Requests carry passwords and components, and jansson frees its
 	 * strings without wiping them. */

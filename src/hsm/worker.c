@@ -29,6 +29,7 @@
 #include "keys.h"
 #include "licence.h"
 #include "server.h"
+#include "tkm/net.h"
 
 #define CACHE_LINE 64
 #define POLL_NS    100000 /* retire: wait between looks at the workers */
@@ -245,15 +246,6 @@ nap(void)
 	nanosleep(&ts, NULL);
 }
 
-static long long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int
 hsm_dk_retire(struct hsm_state *st, struct hsm_dk **old)
 {
@@ -283,13 +275,13 @@ hsm_dk_retire(struct hsm_state *st, struct hsm_dk **old)
 	/* Kicked workers confirm that their store is closed and their
 	 * cached keys are gone; one whose loop has stopped (shutdown) never
 	 * will, hence the bound. */
-	deadline = now_ms() + HSM_RETIRE_WAIT_MS;
+	deadline = tkm_mono_ms() + HSM_RETIRE_WAIT_MS;
 	for (i = 0; i < HSM_MAX_WORKERS; i++) {
 		if ((sl = atomic_load(&st->slots[i])) == NULL ||
 		    sl->kick == NULL)
 			continue;
 		while (atomic_load(&sl->seen) < gen && rc == TKM_OK) {
-			if (now_ms() > deadline)
+			if (tkm_mono_ms() > deadline)
 				rc = TKM_ERR_TIMEOUT;
 			else
 				nap();

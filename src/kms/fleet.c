@@ -11,6 +11,7 @@
 #include "fleet.h"
 #include "mprobe.h"
 #include "tkm/mem.h"
+#include "tkm/net.h"
 #include "tkm/wire.h"
 
 #define RESP_CAP 4096 /* the longest answer the KMS reads (NC, A0, A6, A8) */
@@ -19,15 +20,6 @@ static int64_t
 now_s(void)
 {
 	return (int64_t)time(NULL);
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* Copy a column into a fixed buffer; "" for NULL. */
@@ -402,10 +394,10 @@ kms_fleet_check(struct kdb *db, int64_t id, int timeout_ms,
 		kms_say(why, why_len, "HSM '%s': %s", h.name, tkm_strerror(rc));
 		return rc;
 	}
-	t0 = mono_ms();
+	t0 = tkm_mono_ms();
 	l.verified = 1; /* this NC is the check: it compares below */
 	rc = kms_link_cmd(&l, "NC", resp, sizeof(resp), &n, NULL, why, why_len);
-	out->latency_ms = (unsigned)(mono_ms() - t0);
+	out->latency_ms = (unsigned)(tkm_mono_ms() - t0);
 	kms_link_close(&l);
 	if (kms_err_unreachable(rc)) {
 		health = "unreachable";

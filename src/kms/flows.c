@@ -21,6 +21,7 @@
 #include "flows.h"
 #include "refdata.h"
 #include "tkm/mem.h"
+#include "tkm/net.h"
 
 #define REQ_CAP    256
 #define RESP_CAP   256
@@ -32,15 +33,6 @@ static int64_t
 now_s(void)
 {
 	return (int64_t)time(NULL);
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static void
@@ -929,7 +921,7 @@ kms_flow_issue_city(struct kdb *db, int64_t city_id, int64_t target,
 	struct kms_issue one;
 	struct kms_hsm h;
 	struct flow f;
-	int64_t *keys = NULL, t0 = mono_ms();
+	int64_t *keys = NULL, t0 = tkm_mono_ms();
 	size_t nt = 0, i;
 	int rc, a, clearing;
 
@@ -1002,6 +994,6 @@ out:
 	free(keys);
 	kms_link_close(&f.root);
 	kms_link_close(&f.target);
-	out->elapsed_ms = mono_ms() - t0;
+	out->elapsed_ms = tkm_mono_ms() - t0;
 	return rc;
 }

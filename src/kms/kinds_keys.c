@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "kjson.h"
 #include "auth.h"
@@ -19,6 +18,7 @@
 #include "kinds_keys.h"
 #include "lifecycle.h"
 #include "refdata.h"
+#include "tkm/net.h"
 #include "tkm/wire.h"
 
 #define HTTP_BAD       400
@@ -90,15 +90,6 @@ say(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 void
@@ -1085,7 +1076,7 @@ issue_city(struct kdb *db, int64_t hsm, int64_t city, json_t *tl,
 {
 	struct kms_flow_opts o;
 	struct kms_issue one;
-	int64_t t0 = mono_ms();
+	int64_t t0 = tkm_mono_ms();
 	size_t i;
 	int rc = TKM_OK;
 
@@ -1117,7 +1108,7 @@ issue_city(struct kdb *db, int64_t hsm, int64_t city, json_t *tl,
 		if (l->rc != TKM_OK)
 			break;
 	}
-	b->elapsed_ms = mono_ms() - t0;
+	b->elapsed_ms = tkm_mono_ms() - t0;
 out:
 	if (rc == TKM_OK && l->rc != TKM_OK) {
 		snprintf(msg, sizeof(msg), "%s", l->why);

@@ -20,8 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -204,17 +202,6 @@ split_listen(const char *s, char *addr, size_t cap, unsigned *port)
 	addr[n] = '\0';
 	*port = (unsigned)p;
 	return 0;
-}
-
-static int
-no_core_dumps(void)
-{
-	struct rlimit rl = {0, 0};
-
-	return setrlimit(RLIMIT_CORE, &rl) == 0 &&
-		       prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
-		   ? 0
-		   : -1;
 }
 
 /* The first line of path (at most KMS_PW_MAX bytes) into pw. */
@@ -472,15 +459,10 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* Before anything is opened; a change of user resets the dumpable
-	 * flag, so core dumps are disabled after it. */
+	/* Before anything is opened (and it disables core dumps). */
 	if (tkm_priv_setup(o.user, o.allow_root, why, sizeof(why)) != TKM_OK) {
 		fprintf(stderr, "tkms-kmsd: %s\n", why);
 		return 2;
-	}
-	if (no_core_dumps() != 0) {
-		fprintf(stderr, "tkms-kmsd: cannot disable core dumps\n");
-		return 1;
 	}
 	/* Requests carry passwords and components, and jansson frees its
 	 * strings without wiping them. */

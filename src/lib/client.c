@@ -6,9 +6,6 @@
  * the timeout.
  */
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +17,7 @@
 
 #include "tkm/client.h"
 #include "tkm/mem.h"
+#include "tkm/net.h"
 #include "tkm/wire.h"
 
 #define FRAME_CAP (2 + TKM_WIRE_LIMIT)
@@ -35,37 +33,6 @@ struct tkm_client {
 	uint8_t *buf; /* FRAME_CAP bytes: the request, then the answer */
 };
 
-static int64_t
-now_ms(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
-}
-
-/* Wait for ev on fd until the deadline. */
-static int
-wait_fd(int fd, short ev, int64_t deadline)
-{
-	struct pollfd pfd = {fd, ev, 0};
-	int64_t left;
-	int n;
-
-	for (;;) {
-		left = deadline - now_ms();
-		if (left <= 0)
-			return TKM_ERR_TIMEOUT;
-		n = poll(&pfd, 1, (int)left);
-		if (n > 0)
-			return TKM_OK;
-		if (n == 0)
-			return TKM_ERR_TIMEOUT;
-		if (errno != EINTR)
-			return TKM_ERR_IO;
-	}
-}
-
 static void
 drop(struct tkm_client *c)
 {
@@ -76,57 +43,10 @@ drop(struct tkm_client *c)
 }
 
 static int
-connect_one(const struct addrinfo *ai, int64_t deadline, int *out)
-{
-	int fd, err = 0, one = 1, rc;
-	socklen_t len = sizeof(err);
-
-	*out = -1;
-	fd = socket(ai->ai_family,
-	    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-	if (fd < 0)
-		return TKM_ERR_IO;
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-		if (errno != EINPROGRESS) {
-			rc = TKM_ERR_IO;
-			goto fail;
-		}
-		if ((rc = wait_fd(fd, POLLOUT, deadline)) != TKM_OK)
-			goto fail;
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 ||
-		    err != 0) {
-			rc = TKM_ERR_IO;
-			goto fail;
-		}
-	}
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	*out = fd;
-	return TKM_OK;
-fail:
-	close(fd);
-	return rc;
-}
-
-static int
 connect_to(struct tkm_client *c, int64_t deadline)
 {
-	struct addrinfo hints, *res = NULL, *ai;
-	int rc = TKM_ERR_IO;
-
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV;
-	if (getaddrinfo(c->host, c->port, &hints, &res) != 0)
-		return TKM_ERR_IO;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		rc = connect_one(ai, deadline, &c->fd);
-		if (rc == TKM_OK || rc == TKM_ERR_TIMEOUT)
-			break;
-	}
-	freeaddrinfo(res);
 	c->reused = 0;
-	return rc;
+	return tkm_net_connect(c->host, c->port, deadline, &c->fd);
 }
 
 static int
@@ -146,7 +66,7 @@ send_all(int fd, const uint8_t *p, size_t n, int64_t deadline)
 			return TKM_ERR_CLOSED;
 		if (errno != EAGAIN && errno != EINTR)
 			return TKM_ERR_IO;
-		if ((rc = wait_fd(fd, POLLOUT, deadline)) != TKM_OK)
+		if ((rc = tkm_net_wait(fd, POLLOUT, deadline)) != TKM_OK)
 			return rc;
 	}
 	return TKM_OK;
@@ -171,7 +91,7 @@ recv_all(int fd, uint8_t *p, size_t n, int64_t deadline, size_t *got)
 			return TKM_ERR_CLOSED;
 		if (errno != EAGAIN && errno != EINTR)
 			return TKM_ERR_IO;
-		if ((rc = wait_fd(fd, POLLIN, deadline)) != TKM_OK)
+		if ((rc = tkm_net_wait(fd, POLLIN, deadline)) != TKM_OK)
 			return rc;
 	}
 	return TKM_OK;
@@ -231,7 +151,7 @@ int
 tkm_client_call_hdr(struct tkm_client *c, const uint8_t *hdr,
     const uint8_t *cmd, size_t len, uint8_t *resp, size_t cap, size_t *rlen)
 {
-	int64_t deadline = now_ms() + c->timeout_ms;
+	int64_t deadline = tkm_mono_ms() + c->timeout_ms;
 	size_t flen, got;
 	int attempt, reused, rc;
 

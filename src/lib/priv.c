@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "tkm/priv.h"
@@ -42,8 +44,26 @@ become(const struct passwd *pw, char *why, size_t why_len)
 	return TKM_OK;
 }
 
-int
-tkm_priv_setup(const char *user, int allow_root, char *why, size_t why_len)
+/*
+ * No core file, and not dumpable: no ptrace or /proc/PID/mem by the same
+ * user either. After any change of user, which resets the flag.
+ */
+static int
+no_dumps(char *why, size_t why_len)
+{
+	struct rlimit rl = {0, 0};
+
+	if (setrlimit(RLIMIT_CORE, &rl) != 0 ||
+	    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) {
+		snprintf(why, why_len, "cannot disable core dumps: %s",
+		    strerror(errno));
+		return TKM_ERR_INTERNAL;
+	}
+	return TKM_OK;
+}
+
+static int
+who(const char *user, int allow_root, char *why, size_t why_len)
 {
 	const char *env = getenv("TKMS_ALLOW_ROOT");
 	struct passwd pwbuf, *pw = NULL;
@@ -66,4 +86,12 @@ tkm_priv_setup(const char *user, int allow_root, char *why, size_t why_len)
 		return refuse(why, why_len,
 		    "--user %s: that user is root (uid or gid 0)", user);
 	return become(pw, why, why_len);
+}
+
+int
+tkm_priv_setup(const char *user, int allow_root, char *why, size_t why_len)
+{
+	int rc = who(user, allow_root, why, why_len);
+
+	return rc != TKM_OK ? rc : no_dumps(why, why_len);
 }
