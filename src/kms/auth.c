@@ -354,8 +354,10 @@ kms_session_check(struct kdb *db, int64_t now, int64_t idle, const char *token,
 	*why = "not logged in";
 	if (!token_ok(token))
 		return TKM_ERR_PERMISSION;
-	if ((rc = token_hash(token, th)) != TKM_OK)
+	if ((rc = token_hash(token, th)) != TKM_OK) {
+		*why = NULL; /* not the caller's fault: the code's words */
 		return rc;
+	}
 	if ((rc = kdb_query(db, &r,
 		 "SELECT u.id, u.name, u.role, u.state, s.expires, s.created"
 		 " FROM sessions s JOIN users u ON u.id = s.user_id"
@@ -393,12 +395,15 @@ kms_session_check(struct kdb *db, int64_t now, int64_t idle, const char *token,
 	u->role = kms_role_of(role);
 	/*
 	 * Push the idle expiry on, at most once per touch_secs(idle): a
-	 * write per request would cost every GET an fsync. The push is
-	 * best-effort: a session that cannot be pushed on (disk full; kdb
-	 * logs the fault) stays valid until its recorded expiry, so reads
-	 * keep working while writes are refused with their cause.
+	 * write per request would cost every GET an fsync. An expiry beyond
+	 * now + idle (a shorter --session-idle since) is pulled in at once.
+	 * The push is best-effort: a session that cannot be pushed on stays
+	 * valid until its recorded expiry, so reads keep working on a full
+	 * disk while writes are refused with their cause (kdb logs a storage
+	 * fault; any other shows at the request's next query).
 	 */
-	if (now + idle - expires >= touch_secs(idle) &&
+	if ((expires > now + idle ||
+		now + idle - expires >= touch_secs(idle)) &&
 	    kdb_exec(db,
 		"UPDATE sessions SET last_seen = $1, expires = $2"
 		" WHERE token_hash = $3",

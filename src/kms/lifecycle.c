@@ -352,7 +352,9 @@ kms_lc_rotate_recover(
 	    " WHERE id = $2 AND state = 'archived' AND NOT EXISTS"
 	    " (SELECT 1 FROM root_keys o WHERE o.state = 'active'"
 	    " AND o.template_id = root_keys.template_id"
-	    " AND o.alg = root_keys.alg)",
+	    " AND o.alg = root_keys.alg) AND NOT EXISTS"
+	    " (SELECT 1 FROM key_events e WHERE e.root_key_id = root_keys.id"
+	    " AND e.kind = 'rotated')",
 	    KDB_INT(now), KDB_INT(root_key_id));
 
 	*restored = rc == TKM_OK && kdb_changes(db) == 1;

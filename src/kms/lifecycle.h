@@ -78,7 +78,9 @@ int kms_lc_rotate(struct kdb *db, int64_t root_key_id, const char *actor,
  * new one). It becomes active again (changed now), as a rotation that
  * failed leaves it, so issuance of it goes on until the rotation is
  * proposed again. Nothing is done when a version of the template and
- * algorithm is active (the rotation was recorded). *restored: 1 if done.
+ * algorithm is active, or the key has its `rotated` event (the rotation
+ * was recorded: its successor may have been compromised since, which a
+ * PostgreSQL peer's later sweep must not undo). *restored: 1 if done.
  * Database effects only: the key.rotate kind's recover step.
  */
 int kms_lc_rotate_recover(struct kdb *db, int64_t root_key_id, int64_t now,

@@ -460,9 +460,10 @@ main(int argc, char **argv)
 		return 2;
 	}
 	/* Before anything is opened (and it disables core dumps). */
-	if (tkm_priv_setup(o.user, o.allow_root, why, sizeof(why)) != TKM_OK) {
+	if ((rc = tkm_priv_setup(o.user, o.allow_root, why, sizeof(why))) !=
+	    TKM_OK) {
 		fprintf(stderr, "tkms-kmsd: %s\n", why);
-		return 2;
+		return rc == TKM_ERR_PERMISSION ? 2 : 1; /* 2: how it was run */
 	}
 	/* Requests carry passwords and components, and jansson frees its
 	 * strings without wiping them. */

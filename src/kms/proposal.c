@@ -1118,7 +1118,8 @@ interrupted_repair(struct kdb *db, const struct interrupted *w, json_t **note)
 	if (rc < 0)
 		return rc;
 	if (stored == NULL)
-		return TKM_ERR_NOMEM; /* payloads are stored as valid JSON */
+		return TKM_OK; /* nothing to repair from: marked failed all the
+				  same */
 	rc = k->recover(db, w->now, stored, note);
 	json_decref(stored);
 	return rc;

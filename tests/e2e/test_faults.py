@@ -628,6 +628,7 @@ class KmsdFaults(unittest.TestCase):
             self.assertEqual(st, 200, r)
         self.assertIn('database: kms.db: disk full', k.log())
         fs.free()
+        ca, cb = k.login('ca'), k.login('cb')  # however slow the run
         st, p = k.request('POST', '/api/proposals/%d/approve' % p0['id'],
                           token=cb)
         self.assertEqual((st, p.get('state')), (200, 'executed'), p)

@@ -278,7 +278,8 @@ play(struct fx *f, const struct step *s, size_t n)
  * A use within 10 s of the last push leaves the expiry alone (no write per
  * request); a session that cannot be pushed on still serves until its
  * recorded expiry, so reads work on a full disk. A short idle time is
- * pushed on after a quarter of it.
+ * pushed on after a quarter of it; a shorter one than the session's (a
+ * restart with a smaller --session-idle) applies at its next use.
  */
 static void
 t_touch(void **state)
@@ -290,6 +291,9 @@ t_touch(void **state)
 	    {'L', 0, 8, TKM_OK},
 	    {'C', 2, 8, TKM_OK}, /* pushed to 10 */
 	    {'C', 9, 8, TKM_OK},
+	    {'L', 0, 60, TKM_OK},
+	    {'C', 5, 8, TKM_OK}, /* idle now 8: pulled in to 13 */
+	    {'C', 13, 8, TKM_ERR_PERMISSION},
 	    {'L', 0, 60, TKM_OK},
 	    {'C', 9, 60, TKM_OK}, /* not pushed: expires at 60 */
 	    {'C', 60, 60, TKM_ERR_PERMISSION},

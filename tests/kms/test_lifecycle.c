@@ -885,6 +885,21 @@ t_stopped_rotation(void **state)
 	assert_int_equal(count(f->db, "SELECT COUNT(*) FROM root_keys"
 				      " WHERE state = 'active'"),
 	    1);
+
+	/* The same, and v2 compromised before the sweep that finds the
+	 * proposal (a PostgreSQL peer's): v1's "rotated" event says the
+	 * rotation happened, so v1 stays archived. */
+	assert_int_equal(kdb_exec(f->db,
+			     "UPDATE root_keys SET state = 'compromised'"
+			     " WHERE id = $1",
+			     KDB_INT(root_of(f, "load_02", "SM4", 2))),
+	    TKM_OK);
+	left_approved(f, done);
+	assert_int_equal(kms_proposal_recover(f->db, now, &n), TKM_OK);
+	assert_int_equal(n, 1);
+	assert_string_equal(root_state(f->db, v1, st, sizeof(st)), "archived");
+	assert_null(
+	    strstr(result_text(f, done, res, sizeof(res)), "recovered"));
 }
 
 int
