@@ -788,15 +788,21 @@ t_failed_rotation_untouched(void **state)
 	    1);
 }
 
-/* Proposal pid as a kill in its execution leaves it: "approved". */
+/* Proposal pid as a kill in its execution leaves it ("approved"), then
+ * the next start's recovery, which must find it. */
 static void
-left_approved(struct fx *f, int64_t pid)
+killed_then_recovered(struct fx *f, int64_t pid)
 {
+	size_t n = 0;
+
 	assert_int_equal(kdb_exec(f->db,
 			     "UPDATE proposals SET state = 'approved',"
 			     " result = NULL WHERE id = $1",
 			     KDB_INT(pid)),
 	    TKM_OK);
+	assert_int_equal(
+	    kms_proposal_recover(f->db, (int64_t)time(NULL), &n), TKM_OK);
+	assert_int_equal(n, 1);
 }
 
 /* Proposal pid's result as JSON text (for strstr). */
@@ -835,7 +841,6 @@ t_stopped_rotation(void **state)
 	json_t *p;
 	const char *why = NULL;
 	int http = 0;
-	size_t n;
 
 	f->h[0] = hsm_start(1, 0, NULL);
 	add_hsm(f, f->h[0], "root", "root", 0);
@@ -849,21 +854,17 @@ t_stopped_rotation(void **state)
 			     p, &pid, &why, &http),
 	    TKM_OK);
 	json_decref(p);
-	left_approved(f, pid);
-	assert_int_equal(kms_proposal_recover(f->db, now, &n), TKM_OK);
-	assert_int_equal(n, 1);
+	killed_then_recovered(f, pid);
 	assert_null(strstr(result_text(f, pid, res, sizeof(res)), "recovered"));
 	assert_string_equal(root_state(f->db, v1, st, sizeof(st)), "active");
 
 	/* Killed between the steps: v1 archived, v2 not recorded. */
-	left_approved(f, pid);
 	assert_int_equal(kdb_exec(f->db,
 			     "UPDATE root_keys SET state = 'archived'"
 			     " WHERE id = $1",
 			     KDB_INT(v1)),
 	    TKM_OK);
-	assert_int_equal(kms_proposal_recover(f->db, now, &n), TKM_OK);
-	assert_int_equal(n, 1);
+	killed_then_recovered(f, pid);
 	assert_string_equal(root_state(f->db, v1, st, sizeof(st)), "active");
 	assert_non_null(strstr(result_text(f, pid, res, sizeof(res)),
 	    "\"recovered\":\"the rotation did not happen"));
@@ -876,9 +877,7 @@ t_stopped_rotation(void **state)
 	    "active");
 
 	/* Killed after the recording: v2 stays, v1 stays archived. */
-	left_approved(f, done);
-	assert_int_equal(kms_proposal_recover(f->db, now, &n), TKM_OK);
-	assert_int_equal(n, 1);
+	killed_then_recovered(f, done);
 	assert_string_equal(root_state(f->db, v1, st, sizeof(st)), "archived");
 	assert_null(
 	    strstr(result_text(f, done, res, sizeof(res)), "recovered"));
@@ -894,9 +893,7 @@ t_stopped_rotation(void **state)
 			     " WHERE id = $1",
 			     KDB_INT(root_of(f, "load_02", "SM4", 2))),
 	    TKM_OK);
-	left_approved(f, done);
-	assert_int_equal(kms_proposal_recover(f->db, now, &n), TKM_OK);
-	assert_int_equal(n, 1);
+	killed_then_recovered(f, done);
 	assert_string_equal(root_state(f->db, v1, st, sizeof(st)), "archived");
 	assert_null(
 	    strstr(result_text(f, done, res, sizeof(res)), "recovered"));
