@@ -128,7 +128,8 @@ class KmsDaemon(KmsClient):
     kill() is a SIGKILL; start() again runs it on the same database (on
     a new port: request() follows)."""
 
-    def __init__(self, extra_args=()):
+    def __init__(self, extra_args=(), threads=3):
+        self.threads = threads
         self.tmp = tempfile.mkdtemp(prefix='tkms-kmsd-')
         self.dir = os.path.join(self.tmp, 'kms')
         self.port_file = os.path.join(self.tmp, 'port')
@@ -142,7 +143,7 @@ class KmsDaemon(KmsClient):
     def argv(self):
         args = [os.path.join(BUILD, 'tkms-kmsd'),
                 '--listen', '127.0.0.1:0', '--port-file', self.port_file,
-                '--threads', '3']
+                '--threads', str(self.threads)]
         args += ['--db', PG_URL] if PG_URL else ['--dir', self.dir]
         for name in ('ca', 'cb'):
             path = os.path.join(self.tmp, name + '.pw')

@@ -8,73 +8,28 @@ python3 tests/e2e/test_kmsd.py) the daemon runs on PostgreSQL.
 """
 import json
 import os
-import shutil
-import signal
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hsmlib import SANITIZER_MARKS  # noqa: E402
-from kmslib import KmsClient  # noqa: E402
+from kmslib import KmsDaemon  # noqa: E402
 
 BUILD = os.environ.get('TKMS_BUILD', '')
 PG_URL = os.environ.get('TKMS_PG_URL', '')
-START_TIMEOUT = 20.0
 
 
-class Kmsd(KmsClient):
-    """tkms-kmsd on an ephemeral port in a temporary directory, with two
-    bootstrap configurators ca and cb."""
+class Kmsd(KmsDaemon):
+    """kmslib.KmsDaemon, started: tkms-kmsd on an ephemeral port in a
+    temporary directory (or at TKMS_PG_URL), with two bootstrap
+    configurators ca and cb."""
 
     def __init__(self):
-        self.tmp = tempfile.mkdtemp(prefix='tkms-kmsd-')
-        self.dir = os.path.join(self.tmp, 'kms')
-        self.port_file = os.path.join(self.tmp, 'port')
-        self.pw = {'ca': 'ca-password-1', 'cb': 'cb-password-2'}
-        args = [os.path.join(BUILD, 'tkms-kmsd'),
-                '--listen', '127.0.0.1:0', '--port-file', self.port_file,
-                '--threads', '2']
-        args += ['--db', PG_URL] if PG_URL else ['--dir', self.dir]
-        for name, pw in self.pw.items():
-            path = os.path.join(self.tmp, name + '.pw')
-            with open(path, 'w') as f:
-                f.write(pw + '\n')
-            args += ['--bootstrap-admin', name, '--password-file', path]
-        self.stderr_path = os.path.join(self.tmp, 'stderr')
-        env = dict(os.environ, TKMS_ARGON2_FAST='1')
-        with open(self.stderr_path, 'wb') as err:
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                         stdout=err, stderr=err, env=env)
-        deadline = time.monotonic() + START_TIMEOUT
-        while not os.path.exists(self.port_file):
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                raise AssertionError('tkms-kmsd did not start:\n'
-                                     + self.log())
-            time.sleep(0.02)
-        with open(self.port_file) as f:
-            addr, port = f.read().split()
-        self.addr, self.port = addr, int(port)
-
-    def log(self):
-        with open(self.stderr_path, 'rb') as f:
-            return f.read().decode('utf-8', 'replace')
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        rc = self.proc.wait(timeout=30)
-        log = self.log()
-        for mark in SANITIZER_MARKS:
-            if mark.decode() in log:
-                raise AssertionError('sanitizer report:\n' + log)
-        if rc != 0:
-            raise AssertionError('tkms-kmsd exited %d:\n%s' % (rc, log))
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        super().__init__(threads=2)  # test_slow_hsm_does_not_stall's limit
+        self.start()
 
 
 class KmsdTest(unittest.TestCase):
