@@ -31,6 +31,7 @@
 
 #include <cmocka.h>
 
+#include "auth.h"
 #include "fleet.h"
 #include "flows.h"
 #include "kdb.h"
@@ -249,6 +250,23 @@ count(struct kdb *db, const char *sql)
 
 	assert_int_equal(kdb_int1_(db, &n, sql, NULL, 0), TKM_OK);
 	return n;
+}
+
+/* A key manager named name, straight into users (no password to try). */
+static inline struct kms_user
+key_manager(struct fx *f, const char *name)
+{
+	struct kms_user u;
+	const char *why = NULL;
+
+	memset(&u, 0, sizeof(u));
+	if (kms_user_insert(f->db, (int64_t)time(NULL), name, "key_manager",
+		"$argon2id$v=19$m=65536,t=3,p=1$test$test", &u.id,
+		&why) != TKM_OK)
+		fail_msg("user %s: %s", name, why);
+	snprintf(u.name, sizeof(u.name), "%s", name);
+	u.role = kms_role_of("key_manager");
+	return u;
 }
 
 static inline void

@@ -65,22 +65,6 @@ request(char *out, size_t cap)
 	return len;
 }
 
-static struct kms_user
-user(struct fx *f, const char *name)
-{
-	struct kms_user u;
-	const char *why = NULL;
-
-	memset(&u, 0, sizeof(u));
-	if (kms_user_insert(f->db, (int64_t)time(NULL), name, "key_manager",
-		"$argon2id$v=19$m=65536,t=3,p=1$test$test", &u.id,
-		&why) != TKM_OK)
-		fail_msg("user %s: %s", name, why);
-	snprintf(u.name, sizeof(u.name), "%s", name);
-	u.role = kms_role_of("key_manager");
-	return u;
-}
-
 /* A port on 127.0.0.1 that nothing listens on (bound, then closed). */
 static unsigned
 dead_port(void)
@@ -156,7 +140,8 @@ static void
 t_failed_licence_untouched(void **state)
 {
 	struct fx *f = *state;
-	struct kms_user kma = user(f, "kma"), kmb = user(f, "kmb");
+	struct kms_user kma = key_manager(f, "kma"),
+			kmb = key_manager(f, "kmb");
 	char *text = malloc(TKM_MAINT_FILE_MAX + 1), *before = malloc(ROW_CAP),
 	     *after = malloc(ROW_CAP), why[KMS_WHY];
 	struct kms_hsm row;

@@ -228,22 +228,6 @@ row_text(struct kdb *db, const char *table, int64_t id, char *out, size_t cap)
 
 /* --- proposals, as the server runs them (kinds_keys.c) ------------------- */
 
-static struct kms_user
-user(struct fx *f, const char *name)
-{
-	struct kms_user u;
-	const char *why = NULL;
-
-	memset(&u, 0, sizeof(u));
-	if (kms_user_insert(f->db, (int64_t)time(NULL), name, "key_manager",
-		"$argon2id$v=19$m=65536,t=3,p=1$test$test", &u.id,
-		&why) != TKM_OK)
-		fail_msg("user %s: %s", name, why);
-	snprintf(u.name, sizeof(u.name), "%s", name);
-	u.role = kms_role_of("key_manager");
-	return u;
-}
-
 /* kind with payload json, proposed by a and approved by b: the
  * execution's result (TKM_OK: executed, else failed), its id in *pid. */
 static int
@@ -648,7 +632,8 @@ static void
 t_events_with_rows(void **state)
 {
 	struct fx *f = *state;
-	struct kms_user kma = user(f, "kma"), kmb = user(f, "kmb");
+	struct kms_user kma = key_manager(f, "kma"),
+			kmb = key_manager(f, "kmb");
 	char json[256], before[512], after[512];
 	int64_t pid, tac, v1, v2, p1, rk;
 
@@ -834,7 +819,8 @@ static void
 t_stopped_rotation(void **state)
 {
 	struct fx *f = *state;
-	struct kms_user kma = user(f, "kma"), kmb = user(f, "kmb");
+	struct kms_user kma = key_manager(f, "kma"),
+			kmb = key_manager(f, "kmb");
 	struct kms_rootgen g;
 	char json[256], res[2048], st[16];
 	int64_t v1, pid, done, now = (int64_t)time(NULL);
