@@ -1117,9 +1117,10 @@ interrupted_repair(struct kdb *db, const struct interrupted *w, json_t **note)
 	kdb_rows_free(r);
 	if (rc < 0)
 		return rc;
+	/* Nothing to repair from: the proposal is marked failed all the same.
+	 */
 	if (stored == NULL)
-		return TKM_OK; /* nothing to repair from: marked failed all the
-				  same */
+		return TKM_OK;
 	rc = k->recover(db, w->now, stored, note);
 	json_decref(stored);
 	return rc;
